@@ -1,0 +1,219 @@
+//! `emailpass`: an e-mail address and an argon2id password. The first authenticate for an
+//! address creates the identity (sign-up); later ones verify the password (sign-in).
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::auth::AuthError;
+use crate::auth::email::Email;
+use crate::auth::hasher::Hasher;
+use crate::auth::password::{self, PolicyError};
+use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
+use crate::auth::throttle::Throttle;
+use crate::db::models::auth_users::{self, AuthUserRow};
+use crate::db::{self, Db};
+
+pub const NAME: &str = "emailpass";
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+const EMAIL_NOT_A_STRING: &str = "Email should be a string";
+
+pub struct EmailPass {
+    db: Db,
+    hasher: Hasher,
+    throttle: Throttle,
+}
+
+impl EmailPass {
+    pub fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
+        EmailPass { db, hasher, throttle }
+    }
+
+    async fn find(&self, email: &Email) -> Result<Option<AuthUserRow>, AuthError> {
+        let email = email.as_str().to_string();
+        Ok(self.db.read(move |conn| auth_users::find(conn, NAME, &email)).await?)
+    }
+
+    /// Checks `password` against the identity's stored hash, re-hashing it when it was
+    /// made with weaker parameters than configured.
+    async fn password_matches(&self, row: &AuthUserRow, password: &SecretString) -> Result<bool, AuthError> {
+        let Some(stored) = stored_hash(row) else {
+            self.hasher.verify_dummy(password).await?;
+            return Ok(false);
+        };
+        let verified = self.hasher.verify(password, &stored).await?;
+        if verified.needs_rehash {
+            let rehashed = self.hasher.hash(password).await?;
+            self.store_hash(&row.id, &rehashed).await?;
+        }
+        Ok(verified.matches)
+    }
+
+    async fn store_hash(&self, auth_user_id: &str, hash: &str) -> Result<(), AuthError> {
+        let (id, meta) = (auth_user_id.to_string(), metadata_for(hash));
+        self.db.write(move |conn| auth_users::set_provider_metadata(conn, &id, &meta, db::now())).await?;
+        Ok(())
+    }
+}
+
+fn metadata_for(hash: &str) -> String {
+    json!({ "password_hash": hash }).to_string()
+}
+
+fn stored_hash(row: &AuthUserRow) -> Option<String> {
+    let meta: Value = serde_json::from_str(row.provider_metadata.as_deref()?).ok()?;
+    meta.get("password_hash")?.as_str().map(str::to_string)
+}
+
+/// Reads `{"email", "password"}`; the messages are the ones Medusa clients know.
+fn parse_credentials(input: &Value) -> Result<(Email, SecretString), String> {
+    let email = match input.get("email") {
+        Some(Value::String(s)) => Email::parse(s).ok_or(EMAIL_NOT_A_STRING)?,
+        _ => return Err(EMAIL_NOT_A_STRING.into()),
+    };
+    let password = password::from_input(input.get("password")).map_err(|e| e.to_string())?;
+    Ok((email, password))
+}
+
+/// Reads a new password from `input[field]` and applies the policy.
+pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, PolicyError> {
+    let password = password::from_input(input.get(field))?;
+    password::check_new(&password)?;
+    Ok(password)
+}
+
+#[async_trait]
+impl Provider for EmailPass {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn authenticate(&self, req: &AuthRequest<'_>) -> Result<Outcome, AuthError> {
+        let (email, password) = match parse_credentials(req.input) {
+            Ok(c) => c,
+            Err(message) => return Ok(Outcome::Failed(message)),
+        };
+        let account = format!("{NAME}:{email}");
+        let ip = req.client.ip.as_deref();
+        if let Err(limited) = self.throttle.check(&account, ip).await? {
+            return Err(AuthError::RateLimited { retry_after: limited.retry_after });
+        }
+
+        let identity = |existing: Option<AuthUserRow>, new_hash: Option<String>| {
+            Outcome::Authenticated(Box::new(Identity {
+                provider: NAME.to_string(),
+                entity_id: email.as_str().to_string(),
+                email: email.clone(),
+                existing,
+                new_provider_metadata: new_hash.map(|h| json!({ "password_hash": h })),
+                user_metadata: None,
+                email_verified: false,
+                reverify_if_raced: true,
+                invite_id: None,
+                first_name: None,
+                last_name: None,
+                avatar_url: None,
+            }))
+        };
+
+        match self.find(&email).await? {
+            Some(row) => {
+                let matches = password::within_limits(&password) && self.password_matches(&row, &password).await?;
+                if !matches {
+                    self.throttle.record_failure(&account, ip).await?;
+                    return Ok(Outcome::Failed(INVALID_CREDENTIALS.into()));
+                }
+                self.throttle.record_success(&account).await?;
+                Ok(identity(Some(row), None))
+            }
+            None if !req.may_create => {
+                // The policy will refuse this sign-up: take as long as a wrong password would,
+                // so the answer's timing does not tell whether the address has an account.
+                self.hasher.verify_dummy(&password).await?;
+                self.throttle.record_failure(&account, ip).await?;
+                Ok(identity(None, None))
+            }
+            None => {
+                if let Err(e) = password::check_new(&password) {
+                    return Ok(Outcome::Failed(e.to_string()));
+                }
+                let hash = self.hasher.hash(&password).await?;
+                Ok(identity(None, Some(hash)))
+            }
+        }
+    }
+
+    async fn update(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
+        let current = match password::from_input(input.get("currentPassword")) {
+            Ok(p) => p,
+            Err(_) => return Ok(Err("Current password should be a string".into())),
+        };
+        let new = match parse_new_password(input, "password") {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let account = format!("{NAME}:{}", identity.entity_id);
+        if let Err(limited) = self.throttle.check(&account, None).await? {
+            return Err(AuthError::RateLimited { retry_after: limited.retry_after });
+        }
+        if !(password::within_limits(&current) && self.password_matches(identity, &current).await?) {
+            self.throttle.record_failure(&account, None).await?;
+            return Ok(Err("Current password is incorrect".into()));
+        }
+        if new.expose_secret() == current.expose_secret() {
+            return Ok(Err("New password must differ from the current one".into()));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        self.store_hash(&identity.id, &hash).await?;
+        Ok(Ok(()))
+    }
+
+    async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
+        let new = match parse_new_password(input, "password") {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let hash = self.hasher.hash(&new).await?;
+        self.store_hash(&identity.id, &hash).await?;
+        Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_messages_match_the_contract() {
+        let err = |v: Value| parse_credentials(&v).unwrap_err();
+        assert_eq!(err(json!({"password": "longenough1"})), EMAIL_NOT_A_STRING);
+        assert_eq!(err(json!({"email": 5, "password": "longenough1"})), EMAIL_NOT_A_STRING);
+        assert_eq!(err(json!({"email": "not-an-email", "password": "longenough1"})), EMAIL_NOT_A_STRING);
+        assert_eq!(err(json!({"email": "", "password": "x"})), EMAIL_NOT_A_STRING);
+        assert_eq!(err(json!({"email": "a@b.co", "password": 12345678})), "Password should be a string");
+        assert_eq!(err(json!({"email": "a@b.co"})), "Password should be a string");
+        assert_eq!(err(json!("just a string")), EMAIL_NOT_A_STRING);
+        assert_eq!(err(json!([1, 2])), EMAIL_NOT_A_STRING);
+        let (email, _) = parse_credentials(&json!({"email": " A@B.Co ", "password": "x"})).expect("valid");
+        assert_eq!(email.as_str(), "a@b.co");
+    }
+
+    #[test]
+    fn stored_hash_reads_provider_metadata() {
+        let row = |meta: Option<&str>| AuthUserRow {
+            id: "i".into(),
+            provider: NAME.into(),
+            entity_id: "a@b.co".into(),
+            user_id: None,
+            provider_metadata: meta.map(str::to_string),
+            user_metadata: None,
+            app_metadata: None,
+            created_at: db::now(),
+            updated_at: db::now(),
+        };
+        assert_eq!(stored_hash(&row(Some(&metadata_for("$argon2id$x")))), Some("$argon2id$x".into()));
+        assert_eq!(stored_hash(&row(None)), None);
+        assert_eq!(stored_hash(&row(Some("{}"))), None);
+        assert_eq!(stored_hash(&row(Some("not json"))), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! The authenticate pipeline, free of GraphQL and HTTP: registry → provider → user guard →
+//! session. [`Authenticator`] is what the GraphQL layer calls.
+
+pub mod email;
+pub mod emailpass;
+pub mod hasher;
+pub mod linking;
+pub mod password;
+pub mod provider;
+pub mod registry;
+pub mod throttle;
+pub mod token;
+pub mod user_guard;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use hasher::{HashError, Hasher};
+pub use provider::ClientInfo;
+pub use registry::Registry;
+pub use throttle::Throttle;
+
+use crate::config::SignupPolicy;
+use crate::db::models::auth_users::AuthUserRow;
+use crate::db::models::sessions::SessionRow;
+use crate::db::models::users::UserRow;
+use crate::db::{Db, DbError};
+use crate::sessions::Sessions;
+use provider::{AuthRequest, Outcome, Provider};
+use user_guard::Resolution;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("unknown provider `{name}`")]
+    UnknownProvider { name: String, registered: Vec<String> },
+    #[error("too many attempts")]
+    RateLimited { retry_after: u64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("gave up after repeated write conflicts")]
+    Contention,
+}
+
+/// A successful sign-in: the token exists only here.
+pub struct SignedIn {
+    pub session: SessionRow,
+    pub token: String,
+    pub user: UserRow,
+    pub auth_user: AuthUserRow,
+}
+
+pub enum AuthFlow {
+    SignedIn(Box<SignedIn>),
+    Redirect(String),
+    Failed(String),
+}
+
+/// Which provider entry point a flow starts from.
+#[derive(Clone, Copy)]
+pub enum Step {
+    Authenticate,
+    Callback,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    db: Db,
+    sessions: Sessions,
+    policy: SignupPolicy,
+}
+
+/// How often a flow is re-run after losing a race to a concurrent one.
+const RETRIES: usize = 4;
+
+impl Authenticator {
+    pub fn new(registry: Registry, db: Db, sessions: Sessions, policy: SignupPolicy) -> Authenticator {
+        Authenticator { inner: Arc::new(Inner { registry, db, sessions, policy }) }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, AuthError> {
+        self.inner.registry.get(name).ok_or_else(|| AuthError::UnknownProvider {
+            name: name.to_string(),
+            registered: self.inner.registry.names(),
+        })
+    }
+
+    /// Runs one provider step, then the user guard, then issues a session: `authenticate`,
+    /// `validateCallback` and `acceptInvite` all come through here.
+    pub async fn run(
+        &self,
+        provider_name: &str,
+        step: Step,
+        input: &Value,
+        client: &ClientInfo,
+        invite_id: Option<&str>,
+    ) -> Result<AuthFlow, AuthError> {
+        let provider = self.provider(provider_name)?;
+        let policy = self.inner.policy;
+        let may_create = match policy {
+            SignupPolicy::Open => true,
+            SignupPolicy::Invite => invite_id.is_some(),
+            SignupPolicy::Closed => false,
+        };
+        for _ in 0..RETRIES {
+            let req = AuthRequest { input, client, may_create, invite_id };
+            let outcome = match step {
+                Step::Authenticate => provider.authenticate(&req).await?,
+                Step::Callback => provider.validate_callback(&req).await?,
+            };
+            let identity = match outcome {
+                Outcome::Authenticated(identity) => identity,
+                Outcome::Redirect(url) => return Ok(AuthFlow::Redirect(url)),
+                Outcome::Failed(reason) => return Ok(AuthFlow::Failed(reason)),
+            };
+            // An invite may also have travelled inside the provider's own state.
+            let invite = identity.invite_id.clone().or_else(|| invite_id.map(str::to_string));
+            match self.guard_and_issue(*identity.clone(), invite, client).await? {
+                Some(flow) => return Ok(flow),
+                None => continue,
+            }
+        }
+        Err(AuthError::Contention)
+    }
+
+    /// The guard and the session in one transaction; `None` when the provider must look
+    /// again (a concurrent sign-up set the password first). Unique-constraint clashes with
+    /// concurrent writers are retried here.
+    async fn guard_and_issue(
+        &self,
+        identity: provider::Identity,
+        invite_id: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<Option<AuthFlow>, AuthError> {
+        let identity = Arc::new(identity);
+        for _ in 0..RETRIES {
+            let (identity, invite_id, client) = (identity.clone(), invite_id.clone(), client.clone());
+            let (policy, sessions) = (self.inner.policy, self.inner.sessions.clone());
+            let result = self
+                .inner
+                .db
+                .write(move |conn| match user_guard::resolve(conn, &identity, policy, invite_id.as_deref())? {
+                    Resolution::Resolved(resolved) => {
+                        let (user, auth_user) = *resolved;
+                        let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                        Ok(Some(AuthFlow::SignedIn(Box::new(SignedIn {
+                            session: issued.row,
+                            token: issued.token,
+                            user,
+                            auth_user,
+                        }))))
+                    }
+                    Resolution::Refused(reason) => Ok(Some(AuthFlow::Failed(reason))),
+                    Resolution::Raced => Ok(None),
+                })
+                .await;
+            match result {
+                Err(DbError::Conflict(_)) => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(AuthError::Contention)
+    }
+}

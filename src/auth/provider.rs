@@ -1,0 +1,84 @@
+//! What a provider is: something that, given a client's input, proves an identity, asks
+//! for a redirect, or says why not. Providers never create users or sessions: that is the
+//! user guard's and the session service's job, the same for every provider.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::auth::AuthError;
+use crate::auth::email::Email;
+use crate::db::models::auth_users::AuthUserRow;
+
+/// Who is asking (for throttling, audit and the session list).
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// One call into a provider.
+pub struct AuthRequest<'a> {
+    pub input: &'a Value,
+    pub client: &'a ClientInfo,
+    /// False when the sign-up policy would refuse a new identity anyway: the provider then
+    /// spends the time of a password check instead of hashing a new one.
+    pub may_create: bool,
+    /// The invite being accepted, for providers that must carry it through a redirect.
+    pub invite_id: Option<&'a str>,
+}
+
+/// What a provider proved.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub provider: String,
+    pub entity_id: String,
+    /// The address the user is found or created by.
+    pub email: Email,
+    /// The stored identity, when it existed before this request.
+    pub existing: Option<AuthUserRow>,
+    /// What to store as provider_metadata when the identity is new (e.g. a password hash).
+    pub new_provider_metadata: Option<Value>,
+    /// Profile as the provider reported it.
+    pub user_metadata: Option<Value>,
+    /// The provider proved the person controls `email`.
+    pub email_verified: bool,
+    /// A new identity whose secret was set by this request (a password): if another request
+    /// created the same identity first, this one must be checked again against that one.
+    pub reverify_if_raced: bool,
+    /// An invite that travelled with the provider's own state (OAuth redirects).
+    pub invite_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+pub enum Outcome {
+    Authenticated(Box<Identity>),
+    /// Send the browser here; no session yet.
+    Redirect(String),
+    /// Not authenticated, with a reason for people.
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The name clients pass as `provider`.
+    fn name(&self) -> &'static str;
+
+    async fn authenticate(&self, req: &AuthRequest<'_>) -> Result<Outcome, AuthError>;
+
+    /// Completes a redirect flow (OAuth providers).
+    async fn validate_callback(&self, _req: &AuthRequest<'_>) -> Result<Outcome, AuthError> {
+        Ok(Outcome::Failed(format!("The {} provider has no callback", self.name())))
+    }
+
+    /// Changes the identity's credentials (e.g. a password), given the current ones.
+    async fn update(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
+        Ok(Err(format!("The {} provider has nothing to update", self.name())))
+    }
+
+    /// Sets new credentials after a reset link was followed (no current ones needed).
+    async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
+        Ok(Err(format!("The {} provider cannot reset credentials", self.name())))
+    }
+}

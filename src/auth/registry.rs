@@ -1,0 +1,37 @@
+//! The providers this server offers, built from the configuration. Adding a provider is
+//! one module and one line in [`Registry::from_config`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::auth::emailpass::EmailPass;
+use crate::auth::provider::Provider;
+use crate::auth::{Hasher, Throttle};
+use crate::config::Config;
+use crate::db::Db;
+
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn from_config(_config: &Config, db: &Db, hasher: &Hasher, throttle: &Throttle) -> Registry {
+        let mut r = Registry::default();
+        r.add(EmailPass::new(db.clone(), hasher.clone(), throttle.clone()));
+        r
+    }
+
+    pub fn add(&mut self, provider: impl Provider + 'static) {
+        self.providers.insert(provider.name(), Arc::new(provider));
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(name).cloned()
+    }
+
+    /// Registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.providers.keys().map(|k| k.to_string()).collect()
+    }
+}

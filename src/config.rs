@@ -1,0 +1,446 @@
+//! One typed [`Config`], read from `authql.toml` and then from `AUTHQL_*` variables (the
+//! environment wins). Every key is checked before anything is served: an unknown key or a
+//! bad value stops start-up with a message that names the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Why the configuration was refused. Always names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown setting `{0}` (see the configuration table in README.md)")]
+    UnknownKey(String),
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path (`sqlite://PATH`).
+    Sqlite(String),
+    /// A libpq URL (`postgres://...`), kept whole.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() || path == ":memory:" {
+                return Err("a SQLite database needs a file path, e.g. sqlite://authql.db".into());
+            }
+            Ok(Self::Sqlite(path.to_string()))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(Self::Postgres(raw.to_string()))
+        } else {
+            Err("expected sqlite://PATH or postgres://...".into())
+        }
+    }
+}
+
+// The PostgreSQL URL may carry a password: never print it.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
+            Self::Postgres(_) => f.write_str("postgres://[redacted]"),
+        }
+    }
+}
+
+/// Who may create a new identity (`AUTHQL_SIGNUP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupPolicy {
+    Open,
+    Invite,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Argon2id cost; OWASP's recommendation by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// The google provider's settings; present only when `AUTHQL_GOOGLE_CLIENT_ID` is set.
+#[derive(Clone, Debug)]
+pub struct GoogleConfig {
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub callback_url: String,
+    pub issuer: String,
+    /// Values a client may pass as `callbackUrl`; the configured callback is always allowed.
+    pub allowed_callback_urls: Vec<String>,
+}
+
+/// Failed sign-in limits (per account and per client address, in one window).
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottleConfig {
+    pub account_max: u32,
+    pub ip_max: u32,
+    pub window: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub signup: SignupPolicy,
+    pub session_ttl: Duration,
+    pub invite_ttl: Duration,
+    pub session_cookie: bool,
+    pub google: Option<GoogleConfig>,
+    pub app_url: String,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub argon2: Argon2Params,
+    /// Hashes computed at once (default: the number of cores).
+    pub hash_workers: usize,
+    /// Hashes allowed to wait for a worker; past that, callers are told to retry.
+    pub hash_queue: usize,
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before giving up (503).
+    pub db_timeout: Duration,
+    pub throttle: ThrottleConfig,
+    pub introspection: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+}
+
+/// Every key, as written in `authql.toml` (the variable is `AUTHQL_` + upper case).
+const KEYS: &[&str] = &[
+    "database_url",
+    "bind",
+    "signup",
+    "session_ttl",
+    "invite_ttl",
+    "session_cookie",
+    "google_client_id",
+    "google_client_secret",
+    "google_callback_url",
+    "google_issuer",
+    "google_allowed_callback_urls",
+    "app_url",
+    "smtp_url",
+    "mail_from",
+    "log",
+    "log_format",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "hash_workers",
+    "hash_queue",
+    "db_pool_size",
+    "db_timeout",
+    "throttle_account_max",
+    "throttle_ip_max",
+    "throttle_window",
+    "introspection",
+    "trust_proxy",
+];
+
+/// Variables that are not settings but steer where settings come from.
+const META_VARS: &[&str] = &["AUTHQL_CONFIG"];
+
+impl Config {
+    /// Reads `AUTHQL_CONFIG` (or `./authql.toml` when present), then the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = match std::env::var("AUTHQL_CONFIG") {
+            Ok(path) => Some(PathBuf::from(path)),
+            Err(_) => Some(PathBuf::from("authql.toml")).filter(|p| p.exists()),
+        };
+        Self::from_sources(file.as_deref(), env)
+    }
+
+    /// The pure core of [`Config::load`]: a config file (optional) and environment pairs.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(path) = file {
+            values.extend(read_file(path)?);
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("AUTHQL_") else { continue };
+            if META_VARS.contains(&name.as_str()) {
+                continue;
+            }
+            let key = key.to_ascii_lowercase();
+            if !KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::UnknownKey(name));
+            }
+            values.insert(key, value);
+        }
+        Self::from_map(values)
+    }
+
+    fn from_map(values: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Values(values);
+        let google = match v.get("google_client_id") {
+            None => None,
+            Some(client_id) => Some(GoogleConfig {
+                client_id: client_id.to_string(),
+                client_secret: v.get("google_client_secret").map(|s| SecretString::from(s.to_string())),
+                callback_url: v
+                    .get("google_callback_url")
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid("google_callback_url", "required when AUTHQL_GOOGLE_CLIENT_ID is set"))
+                    .and_then(|u| parse_http_url("google_callback_url", &u))?,
+                issuer: parse_http_url(
+                    "google_issuer",
+                    v.get("google_issuer").unwrap_or("https://accounts.google.com"),
+                )?
+                .trim_end_matches('/')
+                .to_string(),
+                allowed_callback_urls: v
+                    .get("google_allowed_callback_urls")
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|u| parse_http_url("google_allowed_callback_urls", u))
+                    .collect::<Result<_, _>>()?,
+            }),
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let config = Config {
+            database_url: v.parse_with("database_url", "sqlite://authql.db", DatabaseUrl::parse)?,
+            bind: v.parse_with("bind", "127.0.0.1:8080", |s| {
+                s.parse::<SocketAddr>().map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8080".into())
+            })?,
+            signup: v.parse_with("signup", "open", |s| match s {
+                "open" => Ok(SignupPolicy::Open),
+                "invite" => Ok(SignupPolicy::Invite),
+                "closed" => Ok(SignupPolicy::Closed),
+                _ => Err("expected one of open, invite, closed".into()),
+            })?,
+            session_ttl: v.parse_with("session_ttl", "7d", parse_duration)?,
+            invite_ttl: v.parse_with("invite_ttl", "7d", parse_duration)?,
+            session_cookie: v.parse_with("session_cookie", "true", parse_bool)?,
+            google,
+            app_url: parse_http_url("app_url", v.get("app_url").unwrap_or("http://127.0.0.1:8080"))?
+                .trim_end_matches('/')
+                .to_string(),
+            smtp_url: match v.get("smtp_url") {
+                None => None,
+                Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                    Some(SecretString::from(url.to_string()))
+                }
+                Some(_) => return Err(invalid("smtp_url", "expected smtp://HOST:PORT or smtps://HOST:PORT")),
+            },
+            mail_from: v.parse_with("mail_from", "authql@localhost", |s| {
+                if s.contains('@') { Ok(s.to_string()) } else { Err("expected an e-mail address".into()) }
+            })?,
+            log: v.get("log").unwrap_or("info").to_string(),
+            log_format: v.parse_with("log_format", "pretty", |s| match s {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected pretty or json".into()),
+            })?,
+            argon2: Argon2Params {
+                memory_kib: v.parse_with("argon2_memory_kib", "19456", |s| parse_range(s, 8, 4 * 1024 * 1024))?,
+                iterations: v.parse_with("argon2_iterations", "2", |s| parse_range(s, 1, 100))?,
+                parallelism: v.parse_with("argon2_parallelism", "1", |s| parse_range(s, 1, 64))?,
+            },
+            hash_workers: v.parse_with("hash_workers", &cores.to_string(), |s| parse_range(s, 1, 1024))? as usize,
+            hash_queue: v.parse_with("hash_queue", "64", |s| parse_range(s, 0, 100_000))? as usize,
+            db_pool_size: v.parse_with("db_pool_size", "10", |s| parse_range(s, 1, 1000))?,
+            db_timeout: v.parse_with("db_timeout", "5s", parse_duration)?,
+            throttle: ThrottleConfig {
+                account_max: v.parse_with("throttle_account_max", "5", |s| parse_range(s, 1, 1_000_000))?,
+                ip_max: v.parse_with("throttle_ip_max", "100", |s| parse_range(s, 1, 1_000_000))?,
+                window: v.parse_with("throttle_window", "15m", parse_duration)?,
+            },
+            introspection: v.parse_with("introspection", "true", parse_bool)?,
+            trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
+        };
+        Ok(config)
+    }
+
+    /// Whether cookies must carry `Secure` (the app is served over https).
+    pub fn secure_cookies(&self) -> bool {
+        self.app_url.starts_with("https://")
+    }
+}
+
+struct Values(BTreeMap<String, String>);
+
+impl Values {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn parse_with<T>(
+        &self,
+        key: &str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(self.get(key).unwrap_or(default).trim()).map_err(|reason| invalid(key, &reason))
+    }
+}
+
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: format!("AUTHQL_{}", key.to_ascii_uppercase()), reason: reason.to_string() }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, value) in table {
+        // Both `database_url` and `AUTHQL_DATABASE_URL` spell the same key.
+        let lower = name.to_ascii_lowercase();
+        let key = lower.strip_prefix("authql_").unwrap_or(&lower).to_string();
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownKey(name));
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| invalid(&key, "expected a list of strings")))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            _ => return Err(invalid(&key, "expected a string, number or boolean")),
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// `45s`, `30m`, `12h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || "expected a number followed by s, m, h or d (e.g. 30m, 12h, 7d)".to_string();
+    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (number, unit) = s.split_at(unit_at);
+    let n: u64 = number.parse().map_err(|_| err())?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(err)?,
+        "h" => n.checked_mul(3600).ok_or_else(err)?,
+        "d" => n.checked_mul(86_400).ok_or_else(err)?,
+        _ => return Err(err()),
+    };
+    if seconds == 0 || seconds > 10 * 365 * 86_400 {
+        return Err("must be between 1s and 3650d".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_range(s: &str, min: u32, max: u32) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
+    }
+}
+
+fn parse_http_url(key: &str, s: &str) -> Result<String, ConfigError> {
+    match reqwest::Url::parse(s) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(s.to_string()),
+        _ => Err(invalid(key, "expected an http:// or https:// URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("authql.db".into()));
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.signup, SignupPolicy::Open);
+        assert_eq!(c.session_ttl, Duration::from_secs(7 * 86_400));
+        assert!(c.session_cookie);
+        assert!(c.google.is_none());
+        assert_eq!(c.argon2, Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 });
+        assert_eq!(c.throttle.account_max, 5);
+        assert_eq!(c.throttle.window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let err = Config::from_sources(None, env(&[("AUTHQL_SIGNUP", "maybe")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("AUTHQL_SIGNUP") && msg.contains("open, invite, closed"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_variable_is_refused() {
+        let err = Config::from_sources(None, env(&[("AUTHQL_SIGNUPP", "open")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_SIGNUPP"));
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let dir = std::env::temp_dir().join(format!("authql-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("authql.toml");
+        std::fs::write(&path, "signup = \"closed\"\nsession_ttl = \"12h\"\n").expect("write");
+        let c = Config::from_sources(Some(&path), env(&[("AUTHQL_SIGNUP", "invite")])).expect("valid");
+        assert_eq!(c.signup, SignupPolicy::Invite);
+        assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
+        std::fs::write(&path, "sign_up = \"closed\"\n").expect("write");
+        let err = Config::from_sources(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("sign_up"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn google_needs_a_callback() {
+        let err = Config::from_sources(None, env(&[("AUTHQL_GOOGLE_CLIENT_ID", "x")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_GOOGLE_CALLBACK_URL"));
+    }
+
+    #[test]
+    fn postgres_url_is_not_printed() {
+        let url = DatabaseUrl::parse("postgres://u:secret@h/db").expect("valid");
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,191 @@
+//! Storage: one r2d2 pool over SQLite or PostgreSQL (diesel's `MultiConnection`), the
+//! embedded migrations, and the two ways to use it from async code, [`Db::read`] and
+//! [`Db::write`], both run on tokio's blocking pool so no query ever stalls the runtime.
+
+pub mod error;
+pub mod models;
+pub mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use error::DbError;
+
+use crate::config::DatabaseUrl;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A connection to either backend; queries written once serve both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Opens connections of the kind the URL names (diesel's own manager would try each backend
+/// in turn, and SQLite accepts any string as a file name).
+#[derive(Clone, Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; NORMAL sync loses nothing when the
+                // process dies (only on power loss); the busy timeout covers other processes
+                // (`authql user create` beside a running server).
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
+
+/// The handle every service holds. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    /// SQLite allows one writer; taking turns here (instead of inside SQLite) means a write
+    /// transaction never fails with SQLITE_BUSY on upgrading its read lock. PostgreSQL needs
+    /// no such lock.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    /// Builds the pool; fails when no first connection can be made within `timeout`.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Db, DbError> {
+        let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            // A PostgreSQL connection can die with its server; SQLite files do not.
+            .test_on_check_out(!is_sqlite)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(Manager { url: url.clone() })
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot connect to the database");
+                DbError::Unavailable
+            })?;
+        Ok(Db { pool, write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), timeout })
+    }
+
+    pub fn backend(&self) -> Backend {
+        if self.write_lock.is_some() { Backend::Sqlite } else { Backend::Postgres }
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.pool.get().map_err(|_| DbError::Unavailable)?;
+        let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(applied.len())
+    }
+
+    /// Runs `f` on a pooled connection, off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|_| DbError::Unavailable)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` in one transaction, off the async runtime: all of it is written or none.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let turn = match &self.write_lock {
+            Some(lock) => Some(
+                tokio::time::timeout(self.timeout, lock.clone().lock_owned())
+                    .await
+                    .map_err(|_| DbError::Unavailable)?,
+            ),
+            None => None,
+        };
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let mut conn = pool.get().map_err(|_| DbError::Unavailable)?;
+            diesel::Connection::transaction(&mut *conn, f)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Whether the database answers now (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let pool = self.pool.clone();
+        let timeout = self.timeout.min(Duration::from_secs(2));
+        tokio::task::spawn_blocking(move || match pool.get_timeout(timeout) {
+            Ok(mut conn) => conn.batch_execute("SELECT 1").is_ok(),
+            Err(_) => false,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// A blocking connection for the command line (no runtime there).
+    pub fn get_blocking(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        self.pool.get().map_err(|_| DbError::Unavailable)
+    }
+}
+
+/// The current time as stored: UTC, microsecond precision (what PostgreSQL keeps), so a
+/// value reads back equal on both backends.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+pub fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(t, Utc)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

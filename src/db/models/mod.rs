@@ -1,0 +1,8 @@
+//! One module a table: the row, its insert form, and the queries on it, each taking
+//! `&mut DbConnection` so callers decide the transaction.
+
+pub mod attempts;
+pub mod auth_users;
+pub mod invites;
+pub mod sessions;
+pub mod users;

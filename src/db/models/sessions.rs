@@ -1,0 +1,77 @@
+//! `sessions`: one row a signed-in device, found by the SHA-256 of its token.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::sessions;
+use crate::db::{DbConnection, DbError};
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    pub auth_user_id: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> Result<(), DbError> {
+    diesel::insert_into(sessions::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// The live session with this token hash, with its user (one indexed lookup).
+pub fn find_active_by_hash(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(SessionRow, super::users::UserRow)>, DbError> {
+    use crate::db::schema::users;
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::deleted_at.is_null())
+        .select((SessionRow::as_select(), super::users::UserRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_active_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<SessionRow>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(SessionRow::as_select())
+        .load(conn)?)
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<SessionRow>, DbError> {
+    Ok(sessions::table.filter(sessions::id.eq(id)).select(SessionRow::as_select()).first(conn).optional()?)
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::id.eq(id))).execute(conn)? > 0)
+}
+
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+}
+
+/// Revokes every session of a user but one (after a password change).
+pub fn delete_for_user_except(conn: &mut DbConnection, user_id: &str, keep_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(keep_id)))
+        .execute(conn)?)
+}
+
+pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+}

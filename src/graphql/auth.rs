@@ -1,0 +1,91 @@
+//! authenticate and validateCallback: thin wrappers over [`crate::auth::Authenticator`],
+//! turning its flow into an `AuthResult` and the session token into a cookie.
+
+use async_graphql::{Context, Json, Object};
+use serde_json::Value;
+
+use crate::auth::{AuthFlow, Step};
+use crate::graphql::context::ContextExt;
+use crate::graphql::error::{ApiResult, OrApi};
+use crate::graphql::types::{AuthResult, AuthUser, Session, User};
+
+pub const SESSION_COOKIE: &str = "authql_session";
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// Names in the provider registry, sorted.
+    async fn auth_providers(&self, ctx: &Context<'_>) -> Vec<String> {
+        ctx.state().authenticator.registry().names()
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Signs in, or signs up when the identity is new: one mutation for both.
+    async fn authenticate(&self, ctx: &Context<'_>, provider: String, input: Json<Value>) -> ApiResult<AuthResult> {
+        run(ctx, &provider, Step::Authenticate, &input.0, None).await
+    }
+
+    /// Completes a redirect flow with what the provider sent back (`{code, state}`).
+    async fn validate_callback(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        input: Json<Value>,
+    ) -> ApiResult<AuthResult> {
+        run(ctx, &provider, Step::Callback, &input.0, None).await
+    }
+}
+
+/// Runs a flow and shapes its answer; shared with acceptInvite.
+pub(crate) async fn run(
+    ctx: &Context<'_>,
+    provider: &str,
+    step: Step,
+    input: &Value,
+    invite_id: Option<&str>,
+) -> ApiResult<AuthResult> {
+    let state = ctx.state();
+    let flow = state.authenticator.run(provider, step, input, &ctx.request().client, invite_id).await.api()?;
+    Ok(match flow {
+        AuthFlow::Failed(reason) => AuthResult::failed(reason),
+        AuthFlow::Redirect(location) => AuthResult { success: true, location: Some(location), ..Default::default() },
+        AuthFlow::SignedIn(signed_in) => {
+            if state.config.session_cookie {
+                ctx.append_http_header("Set-Cookie", session_cookie(state, Some(&signed_in.token)));
+            }
+            tracing::info!(
+                user_id = %signed_in.user.id,
+                provider,
+                ip = ctx.request().client.ip.as_deref().unwrap_or("-"),
+                "signed in"
+            );
+            AuthResult {
+                success: true,
+                error: None,
+                location: None,
+                session: Some(Session::from_row(signed_in.session, Some(signed_in.token), None)),
+                user: Some(User::from(signed_in.user)),
+                auth_user: Some(AuthUser::from(signed_in.auth_user)),
+            }
+        }
+    })
+}
+
+/// The Set-Cookie value that stores a token, or clears it (`None`).
+pub(crate) fn session_cookie(state: &crate::server::AppState, token: Option<&str>) -> String {
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    match token {
+        Some(token) => format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            state.config.session_ttl.as_secs()
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+    }
+}

@@ -1,0 +1,69 @@
+//! Per-request data: the credentials the HTTP layer found, who is calling, and the session
+//! they stand for, looked up at most once and only when a resolver asks.
+
+use async_graphql::Context;
+use tokio::sync::OnceCell;
+
+use crate::auth::ClientInfo;
+use crate::graphql::error::{ApiError, ApiResult, OrApi};
+use crate::server::AppState;
+use crate::sessions::CurrentSession;
+use crate::users::Role;
+
+pub struct RequestContext {
+    /// A session token from `Authorization: Bearer` or the cookie (when the request is
+    /// allowed to use cookies).
+    pub token: Option<String>,
+    pub client: ClientInfo,
+    session: OnceCell<Option<CurrentSession>>,
+}
+
+impl RequestContext {
+    pub fn new(token: Option<String>, client: ClientInfo) -> RequestContext {
+        RequestContext { token, client, session: OnceCell::new() }
+    }
+}
+
+/// Helpers every resolver uses.
+pub(crate) trait ContextExt {
+    fn state(&self) -> &AppState;
+    fn request(&self) -> &RequestContext;
+    async fn current_session(&self) -> ApiResult<Option<&CurrentSession>>;
+    async fn require_session(&self) -> ApiResult<&CurrentSession>;
+    async fn require_admin(&self) -> ApiResult<&CurrentSession>;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn request(&self) -> &RequestContext {
+        self.data_unchecked::<RequestContext>()
+    }
+
+    async fn current_session(&self) -> ApiResult<Option<&CurrentSession>> {
+        let req = self.request();
+        let state = self.state();
+        let found = req
+            .session
+            .get_or_try_init(|| async {
+                match &req.token {
+                    Some(token) => state.sessions.find_by_token(token).await,
+                    None => Ok(None),
+                }
+            })
+            .await
+            .api()?;
+        Ok(found.as_ref())
+    }
+
+    async fn require_session(&self) -> ApiResult<&CurrentSession> {
+        self.current_session().await?.ok_or_else(|| ApiError::Unauthenticated.into())
+    }
+
+    async fn require_admin(&self) -> ApiResult<&CurrentSession> {
+        let current = self.require_session().await?;
+        if Role::from_db(&current.user.role) == Role::Admin { Ok(current) } else { Err(ApiError::Forbidden.into()) }
+    }
+}

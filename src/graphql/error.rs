@@ -1,0 +1,109 @@
+//! The one place where domain errors become the contract's codes. Nothing foreign reaches
+//! a client through `?`: every message here is written for people and names no internals.
+
+use async_graphql::ErrorExtensions;
+
+use crate::auth::{AuthError, HashError};
+use crate::db::DbError;
+
+/// Deliberately not `Display`: async-graphql turns any `Display` into an error message
+/// through `?`, and this type must only ever leave through its own `From`, with its code.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthenticated,
+    Forbidden,
+    BadInput(String),
+    NotFound(String),
+    Conflict(String),
+    RateLimited(u64),
+    Unavailable,
+    Internal,
+}
+
+impl ApiError {
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated => "You must be signed in".into(),
+            ApiError::Forbidden => "You are not allowed to do this".into(),
+            ApiError::BadInput(m) | ApiError::NotFound(m) | ApiError::Conflict(m) => m.clone(),
+            ApiError::RateLimited(secs) => format!("Too many attempts; try again in {secs} seconds"),
+            ApiError::Unavailable => "The service is temporarily unavailable; try again shortly".into(),
+            ApiError::Internal => "Internal error".into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden => "FORBIDDEN",
+            ApiError::BadInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::Unavailable | ApiError::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Marks an error the HTTP layer answers with 503 (database unreachable, overloaded).
+pub const UNAVAILABLE_FLAG: &str = "unavailable";
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+            ext.set("code", e.code());
+            match e {
+                ApiError::RateLimited(secs) => ext.set("retryAfter", secs),
+                ApiError::Unavailable => ext.set(UNAVAILABLE_FLAG, true),
+                _ => {}
+            }
+        })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable => ApiError::Unavailable,
+            DbError::NotFound => ApiError::NotFound("Not found".into()),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::UnknownProvider { name, registered } => ApiError::BadInput(format!(
+                "Unknown provider \"{}\"; registered providers: {}",
+                name.chars().take(64).collect::<String>(),
+                registered.join(", ")
+            )),
+            AuthError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
+            AuthError::Hash(HashError::Overloaded) => ApiError::RateLimited(1),
+            AuthError::Db(db) => db.into(),
+            AuthError::Hash(HashError::Internal(reason)) => {
+                tracing::error!(%reason, "password hashing failed");
+                ApiError::Internal
+            }
+            AuthError::Contention => ApiError::Unavailable,
+        }
+    }
+}
+
+/// What resolvers return.
+pub type ApiResult<T> = Result<T, async_graphql::Error>;
+
+/// `?` on any domain error inside a resolver, through [`ApiError`].
+pub trait OrApi<T> {
+    fn api(self) -> ApiResult<T>;
+}
+
+impl<T, E: Into<ApiError>> OrApi<T> for Result<T, E> {
+    fn api(self) -> ApiResult<T> {
+        self.map_err(|e| e.into().into())
+    }
+}

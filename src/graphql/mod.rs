@@ -1,0 +1,48 @@
+//! The GraphQL schema, with no web-framework types: [`build_schema`] is shared by the
+//! server, `authql schema` and the tests.
+
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod guards;
+pub mod loaders;
+pub mod sessions;
+pub mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::server::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct Query(auth::AuthQuery, sessions::SessionQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(auth::AuthMutation, sessions::SessionMutation);
+
+pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits that keep one request from costing more than a page of work.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// The schema with no state: enough to print the SDL.
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+pub fn build_schema(state: AppState) -> AuthqlSchema {
+    let loader = DataLoader::new(loaders::StoreLoader { db: state.db.clone() }, tokio::spawn);
+    let mut b = builder().data(loader);
+    if !state.config.introspection {
+        b = b.disable_introspection();
+    }
+    b.data(state).finish()
+}
+
+/// The SDL that `schema.graphql` holds.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

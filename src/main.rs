@@ -1,0 +1,5 @@
+//! The `authql` binary: everything lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    authql::cli::run()
+}

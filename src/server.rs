@@ -1,0 +1,93 @@
+//! The app: state shared by every request, and [`build_app`], the one actix App used by
+//! `authql serve` and by the tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::{Authenticator, Hasher, Registry, Throttle};
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::graphql::{self, AuthqlSchema};
+use crate::http;
+use crate::sessions::Sessions;
+
+/// Everything a request may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub hasher: Hasher,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
+    pub authenticator: Authenticator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("password hasher: {0}")]
+    Hasher(#[from] crate::auth::HashError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+}
+
+impl AppState {
+    /// Connects, migrates and wires the services.
+    pub fn build(config: Config) -> Result<AppState, StartError> {
+        let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
+        db.migrate()?;
+        Self::with_db(config, db)
+    }
+
+    pub fn with_db(config: Config, db: Db) -> Result<AppState, StartError> {
+        let hasher = Hasher::new(config.argon2, config.hash_workers, config.hash_queue)?;
+        let sessions = Sessions::new(db.clone(), config.session_ttl);
+        let throttle = Throttle::new(db.clone(), config.throttle);
+        let registry = Registry::from_config(&config, &db, &hasher, &throttle);
+        let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
+        Ok(AppState { config: Arc::new(config), db, hasher, sessions, throttle, authenticator })
+    }
+}
+
+/// Registers every route on an actix service config.
+pub fn configure(state: AppState, schema: AuthqlSchema) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state)).app_data(web::Data::new(schema));
+        http::routes(cfg);
+    }
+}
+
+/// Starts serving on `listener`; the returned server runs until stopped. SIGTERM/SIGINT
+/// stop it gracefully (in-flight requests finish, up to 30 s).
+pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Result<Server, StartError> {
+    let schema = graphql::build_schema(state.clone());
+    spawn_housekeeping(state.clone());
+    let mut server =
+        HttpServer::new(move || App::new().configure(configure(state.clone(), schema.clone()))).shutdown_timeout(30);
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    Ok(server.listen(listener).map_err(|e| StartError::Bind { addr, reason: e.to_string() })?.run())
+}
+
+/// Deletes expired sessions and old throttle entries now and then.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.sessions.prune().await {
+                tracing::warn!(error = %e, "could not prune expired sessions");
+            }
+            if let Err(e) = state.throttle.prune().await {
+                tracing::warn!(error = %e, "could not prune throttle entries");
+            }
+        }
+    });
+}

@@ -1,0 +1,224 @@
+//! The test harness: the real app (the same `server::run` that `authql serve` uses) on a
+//! free port, against a fresh SQLite file or a fresh PostgreSQL schema, spoken to over HTTP.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use authql::config::Config;
+use authql::server::{self, AppState};
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use serde_json::{Value, json};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `both!(name)` expects `async fn name(Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A database of a test's own, removed when the test ends.
+pub enum TestDb {
+    Sqlite { dir: PathBuf },
+    Postgres { schema: String },
+}
+
+impl TestDb {
+    pub fn create(backend: Backend) -> (TestDb, String) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("authql-test-{id}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let url = format!("sqlite://{}", dir.join("authql.db").display());
+                (TestDb::Sqlite { dir }, url)
+            }
+            Backend::Postgres => {
+                let schema = format!("t_{id}");
+                let mut conn = diesel::PgConnection::establish(PG_ADMIN_URL)
+                    .expect("PostgreSQL must run on 127.0.0.1:5432 (user postgres, database test) for these tests");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                (TestDb::Postgres { schema: schema.clone() }, pg_url_for_schema(&schema, "127.0.0.1:5432"))
+            }
+        }
+    }
+}
+
+pub fn pg_url_for_schema(schema: &str, host_port: &str) -> String {
+    format!("postgres://postgres@{host_port}/test?options=-csearch_path%3D{schema}")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite { dir } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDb::Postgres { schema } => {
+                if let Ok(mut conn) = diesel::PgConnection::establish(PG_ADMIN_URL) {
+                    let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub db_url: String,
+    server: actix_web::dev::ServerHandle,
+    pub db_guard: TestDb,
+}
+
+/// Config for tests: the contract's defaults, on the given database, plus `extra` variables.
+pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut env = vec![("AUTHQL_DATABASE_URL".to_string(), db_url.to_string())];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_sources(None, env).expect("test config is valid")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the app with extra `AUTHQL_*` settings.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        let (db, url) = TestDb::create(backend);
+        let config = test_config(&url, extra);
+        Self::spawn_on(backend, db, url, config).await
+    }
+
+    pub async fn spawn_on(backend: Backend, db: TestDb, db_url: String, config: Config) -> TestApp {
+        let state = tokio::task::spawn_blocking(move || AppState::build(config))
+            .await
+            .expect("join")
+            .expect("app state builds");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = server::run(state.clone(), listener, Some(2)).expect("server starts");
+        let handle = server.handle();
+        tokio::spawn(server);
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        TestApp { addr, client, state, db_url, server: handle, db_guard: db }
+    }
+
+    /// POSTs a GraphQL operation; returns the whole JSON answer.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_with(None, query, variables).await
+    }
+
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_with(Some(token), query, variables).await
+    }
+
+    pub async fn gql_with(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self.client.post(format!("{}/graphql", self.addr)).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("JSON answer");
+        assert!(status.is_success() || status.as_u16() == 503, "unexpected status {status}: {body}");
+        body
+    }
+
+    /// `authenticate` with emailpass; returns the AuthResult.
+    pub async fn emailpass(&self, email: &str, password: &str) -> Value {
+        let body = self
+            .gql(
+                AUTHENTICATE,
+                json!({ "provider": "emailpass", "input": { "email": email, "password": password } }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "authenticate errored: {body}");
+        body["data"]["authenticate"].clone()
+    }
+
+    /// Signs up (or in) and returns (token, user id), failing the test otherwise.
+    pub async fn sign_up(&self, email: &str, password: &str) -> (String, String) {
+        let r = self.emailpass(email, password).await;
+        assert_eq!(r["success"], true, "sign-up failed: {r}");
+        (r["session"]["token"].as_str().expect("token").to_string(), r["user"]["id"].as_str().expect("id").to_string())
+    }
+
+    /// Creates an admin the way an operator would (`authql user create --role admin` does
+    /// the same writes) and signs them in.
+    pub async fn admin(&self, email: &str) -> (String, String) {
+        let (token, id) = self.sign_up(email, "admin pass phrase 1").await;
+        let db = self.state.db.clone();
+        let uid = id.clone();
+        db.write(move |conn| {
+            use authql::db::schema::users;
+            use diesel::prelude::*;
+            diesel::update(users::table.filter(users::id.eq(&uid))).set(users::role.eq("admin")).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("promote");
+        (token, id)
+    }
+
+    /// Runs SQL against the test's database and returns a single count.
+    pub async fn count(&self, table_sql: &str) -> i64 {
+        let sql = table_sql.to_string();
+        self.state
+            .db
+            .read(move |conn| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let rows: Vec<N> = diesel::sql_query(sql).load(conn)?;
+                Ok(rows.first().map(|r| r.n).unwrap_or(0))
+            })
+            .await
+            .expect("count query")
+    }
+
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+pub const AUTHENTICATE: &str = r#"
+mutation Auth($provider: String!, $input: JSON!) {
+  authenticate(provider: $provider, input: $input) {
+    success error location
+    session { id token expiresAt }
+    user { id email role emailVerified }
+    authUser { id provider entityId appMetadata }
+  }
+}"#;
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(body: &Value) -> Option<String> {
+    body["errors"][0]["extensions"]["code"].as_str().map(str::to_string)
+}
