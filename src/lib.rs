@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod graphql;
 pub mod http;
+pub mod invites;
 pub mod server;
 pub mod sessions;
 pub mod telemetry;

@@ -13,7 +13,9 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::graphql::{self, AuthqlSchema};
 use crate::http;
+use crate::invites::Invites;
 use crate::sessions::Sessions;
+use crate::users::Users;
 
 /// Everything a request may need. Cheap to clone.
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub throttle: Throttle,
     pub authenticator: Authenticator,
+    pub users: Users,
+    pub invites: Invites,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +54,9 @@ impl AppState {
         let throttle = Throttle::new(db.clone(), config.throttle);
         let registry = Registry::from_config(&config, &db, &hasher, &throttle);
         let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
-        Ok(AppState { config: Arc::new(config), db, hasher, sessions, throttle, authenticator })
+        let users = Users::new(db.clone());
+        let invites = Invites::new(db.clone(), config.invite_ttl);
+        Ok(AppState { config: Arc::new(config), db, hasher, sessions, throttle, authenticator, users, invites })
     }
 }
 

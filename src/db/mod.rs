@@ -134,6 +134,25 @@ impl Db {
         .map_err(|e| DbError::Task(e.to_string()))?
     }
 
+    /// Runs `f` in one read-only snapshot, so several queries (a page and its total) agree
+    /// with each other even while others write.
+    pub async fn read_consistent<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.read(move |conn| {
+            diesel::Connection::transaction(conn, |conn| {
+                // SQLite's transaction is a snapshot already; PostgreSQL's default is not.
+                if matches!(conn, DbConnection::Pg(_)) {
+                    conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                }
+                f(conn)
+            })
+        })
+        .await
+    }
+
     /// Runs `f` in one transaction, off the async runtime: all of it is written or none.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where

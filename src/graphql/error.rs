@@ -94,6 +94,30 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::users::UserError> for ApiError {
+    fn from(e: crate::users::UserError) -> Self {
+        use crate::users::UserError;
+        match e {
+            UserError::NotFound => ApiError::NotFound("User not found".into()),
+            UserError::LastAdmin => ApiError::Conflict(UserError::LastAdmin.to_string()),
+            UserError::Invalid(m) => ApiError::BadInput(m),
+            UserError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<crate::invites::InviteError> for ApiError {
+    fn from(e: crate::invites::InviteError) -> Self {
+        use crate::invites::InviteError;
+        match e {
+            InviteError::NotFound => ApiError::NotFound("Invite not found".into()),
+            InviteError::Conflict(m) => ApiError::Conflict(m),
+            InviteError::Invalid(m) => ApiError::BadInput(m),
+            InviteError::Db(db) => db.into(),
+        }
+    }
+}
+
 /// What resolvers return.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
 

@@ -5,9 +5,11 @@ pub mod auth;
 pub mod context;
 pub mod error;
 pub mod guards;
+pub mod invites;
 pub mod loaders;
 pub mod sessions;
 pub mod types;
+pub mod users;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -15,10 +17,10 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::server::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery, sessions::SessionQuery);
+pub struct Query(auth::AuthQuery, sessions::SessionQuery, users::UserQueryRoot, invites::InviteQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, sessions::SessionMutation);
+pub struct Mutation(auth::AuthMutation, sessions::SessionMutation, users::UserMutation, invites::InviteMutation);
 
 pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;
 

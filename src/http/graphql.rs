@@ -32,10 +32,10 @@ pub async fn post(
         Ok(b) => b,
         Err(_) => return error_response(StatusCode::BAD_REQUEST, "The body is not a GraphQL request in JSON"),
     };
-    if let BatchRequest::Batch(items) = &batch {
-        if items.is_empty() || items.len() > MAX_BATCH {
-            return error_response(StatusCode::BAD_REQUEST, &format!("A batch holds 1 to {MAX_BATCH} operations"));
-        }
+    if let BatchRequest::Batch(items) = &batch
+        && (items.is_empty() || items.len() > MAX_BATCH)
+    {
+        return error_response(StatusCode::BAD_REQUEST, &format!("A batch holds 1 to {MAX_BATCH} operations"));
     }
     execute(&req, &state, &schema, batch).await
 }
@@ -110,15 +110,15 @@ fn is_unavailable(response: &BatchResponse) -> bool {
     }
 }
 
-/// Errors raised by async-graphql itself (parse, validation, limits) carry no code; the
-/// contract says every error has one.
+/// Errors raised by async-graphql itself (parse, validation, limits, argument coercion)
+/// carry no code; every error of ours does (they all pass through `ApiError`). The contract
+/// says every error has one, and these are all about the request's shape.
 fn give_every_error_a_code(response: &mut BatchResponse) {
     let fix = |r: &mut async_graphql::Response| {
         for e in &mut r.errors {
             let ext = e.extensions.get_or_insert_with(Default::default);
             if ext.get("code").is_none() {
-                // No path: the request itself was malformed, before any resolver ran.
-                ext.set("code", if e.path.is_empty() { "BAD_USER_INPUT" } else { "INTERNAL" });
+                ext.set("code", "BAD_USER_INPUT");
             }
         }
     };

@@ -25,10 +25,13 @@ async fn sign_up_then_sign_in(backend: Backend) {
     assert_ne!(again["session"]["token"], up["session"]["token"]);
 
     let wrong = app.emailpass("alice@example.com", "incorrect horse battery").await;
-    assert_eq!(wrong, json!({
-        "success": false, "error": "Invalid email or password", "location": null,
-        "session": null, "user": null, "authUser": null
-    }));
+    assert_eq!(
+        wrong,
+        json!({
+            "success": false, "error": "Invalid email or password", "location": null,
+            "session": null, "user": null, "authUser": null
+        })
+    );
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM auth_users").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM sessions").await, 2);
@@ -85,10 +88,8 @@ async fn unknown_provider_is_bad_user_input_naming_the_registered_ones() {
 
 async fn concurrent_first_sign_ins_make_one_user(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let results = futures_util::future::join_all(
-        (0..20).map(|_| app.emailpass("race@example.com", "same pass phrase 20")),
-    )
-    .await;
+    let results =
+        futures_util::future::join_all((0..20).map(|_| app.emailpass("race@example.com", "same pass phrase 20"))).await;
     for r in &results {
         assert_eq!(r["success"], true, "{r}");
     }
@@ -104,8 +105,7 @@ async fn concurrent_sign_ups_with_different_passwords_first_wins(backend: Backen
     // The throttle would start refusing after five failures; this test is about creation.
     let app = TestApp::spawn_with(backend, &[("AUTHQL_THROTTLE_ACCOUNT_MAX", "1000")]).await;
     let passwords: Vec<String> = (0..20).map(|i| format!("distinct pass phrase {i}")).collect();
-    let results =
-        futures_util::future::join_all(passwords.iter().map(|p| app.emailpass("duel@example.com", p))).await;
+    let results = futures_util::future::join_all(passwords.iter().map(|p| app.emailpass("duel@example.com", p))).await;
     let winners: Vec<usize> = (0..20).filter(|&i| results[i]["success"] == true).collect();
     assert_eq!(winners.len(), 1, "exactly one password wins: {results:?}");
     for (i, r) in results.iter().enumerate() {
@@ -178,13 +178,13 @@ both!(aliases_cannot_multiply_attempts);
 async fn weaker_hashes_are_upgraded_on_sign_in(backend: Backend) {
     let (db, url) = TestDb::create(backend);
     let weak = test_config(&url, &[("AUTHQL_ARGON2_MEMORY_KIB", "8192"), ("AUTHQL_ARGON2_ITERATIONS", "1")]);
-    let app = TestApp::spawn_on(backend, db, url.clone(), weak).await;
+    let app = TestApp::spawn_on(db, url.clone(), weak).await;
     app.sign_up("frank@example.com", "frank's pass phrase").await;
     let stored = provider_metadata(&app).await;
     assert!(stored.contains("m=8192,t=1"), "{stored}");
     app.stop().await;
     let TestApp { db_guard: db, .. } = app;
-    let app = TestApp::spawn_on(backend, db, url.clone(), test_config(&url, &[])).await;
+    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[])).await;
     assert_eq!(app.emailpass("frank@example.com", "frank's pass phrase").await["success"], true);
     let stored = provider_metadata(&app).await;
     assert!(stored.contains("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
@@ -199,7 +199,10 @@ async fn provider_metadata(app: &TestApp) -> String {
         .read(|conn| {
             use authql::db::schema::auth_users;
             use diesel::prelude::*;
-            Ok(auth_users::table.select(auth_users::provider_metadata).first::<Option<String>>(conn)?.unwrap_or_default())
+            Ok(auth_users::table
+                .select(auth_users::provider_metadata)
+                .first::<Option<String>>(conn)?
+                .unwrap_or_default())
         })
         .await
         .expect("read")
@@ -207,18 +210,18 @@ async fn provider_metadata(app: &TestApp) -> String {
 
 async fn sign_up_policy_is_enforced(backend: Backend) {
     let (db, url) = TestDb::create(backend);
-    let app = TestApp::spawn_on(backend, db, url.clone(), test_config(&url, &[])).await;
+    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[])).await;
     app.sign_up("gina@example.com", "gina's pass phrase").await;
     app.stop().await;
     let TestApp { db_guard: db, .. } = app;
-    let app = TestApp::spawn_on(backend, db, url.clone(), test_config(&url, &[("AUTHQL_SIGNUP", "closed")])).await;
+    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_SIGNUP", "closed")])).await;
     let r = app.emailpass("stranger@example.com", "a stranger's phrase").await;
     assert_eq!((r["success"].clone(), r["error"].clone()), (json!(false), json!("Sign-up is closed")));
     // Existing people still sign in.
     assert_eq!(app.emailpass("gina@example.com", "gina's pass phrase").await["success"], true);
     app.stop().await;
     let TestApp { db_guard: db, .. } = app;
-    let app = TestApp::spawn_on(backend, db, url.clone(), test_config(&url, &[("AUTHQL_SIGNUP", "invite")])).await;
+    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_SIGNUP", "invite")])).await;
     let r = app.emailpass("stranger@example.com", "a stranger's phrase").await;
     assert_eq!(r["error"], "Sign-up is by invitation only");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM auth_users").await, 1, "nothing was created");

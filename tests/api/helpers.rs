@@ -107,10 +107,10 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
         let (db, url) = TestDb::create(backend);
         let config = test_config(&url, extra);
-        Self::spawn_on(backend, db, url, config).await
+        Self::spawn_on(db, url, config).await
     }
 
-    pub async fn spawn_on(backend: Backend, db: TestDb, db_url: String, config: Config) -> TestApp {
+    pub async fn spawn_on(db: TestDb, db_url: String, config: Config) -> TestApp {
         let state = tokio::task::spawn_blocking(move || AppState::build(config))
             .await
             .expect("join")
@@ -151,10 +151,7 @@ impl TestApp {
     /// `authenticate` with emailpass; returns the AuthResult.
     pub async fn emailpass(&self, email: &str, password: &str) -> Value {
         let body = self
-            .gql(
-                AUTHENTICATE,
-                json!({ "provider": "emailpass", "input": { "email": email, "password": password } }),
-            )
+            .gql(AUTHENTICATE, json!({ "provider": "emailpass", "input": { "email": email, "password": password } }))
             .await;
         assert!(body.get("errors").is_none(), "authenticate errored: {body}");
         body["data"]["authenticate"].clone()

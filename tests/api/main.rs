@@ -1,5 +1,8 @@
 //! One integration test binary: the real server, real databases, GraphQL over HTTP.
 
+// A test that cannot go on should stop loudly where it is.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 #[allow(dead_code)]
 mod peers;
@@ -7,4 +10,6 @@ mod peers;
 mod authenticate;
 mod cli;
 mod foundation;
+mod invites;
 mod sessions;
+mod users;

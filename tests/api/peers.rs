@@ -24,7 +24,9 @@ pub fn venv_bin() -> PathBuf {
         let wanted = PACKAGES.join(" ");
         if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
             run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-            run(Command::new(bin.join("pip")).args(["install", "--quiet", "--disable-pip-version-check"]).args(PACKAGES));
+            run(Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(PACKAGES));
             std::fs::write(&stamp, &wanted).expect("stamp");
         }
         let _ = lock.unlock();

@@ -17,7 +17,8 @@ async fn me_follows_the_token(backend: Backend) {
     let (token, id) = app.sign_up("hana@example.com", "hana's pass phrase").await;
     let me = app.gql_as(&token, ME, json!({})).await;
     assert_eq!(me["data"]["me"], json!({ "id": id, "email": "hana@example.com" }));
-    let s = app.gql_as(&token, "{ session { id token current user { email } authUser { provider } } }", json!({})).await;
+    let s =
+        app.gql_as(&token, "{ session { id token current user { email } authUser { provider } } }", json!({})).await;
     assert_eq!(s["data"]["session"]["token"], Value::Null, "the secret is never shown again");
     assert_eq!(s["data"]["session"]["current"], true);
     assert_eq!(s["data"]["session"]["user"]["email"], "hana@example.com");
@@ -124,8 +125,17 @@ async fn cookie_sessions_follow_the_csrf_rule() {
     let pair = cookie.split(';').next().unwrap().to_string();
 
     // POST + JSON with the cookie: signed in.
-    let me: Value =
-        app.client.post(&url).header("cookie", &pair).json(&json!({ "query": ME })).send().await.unwrap().json().await.unwrap();
+    let me: Value = app
+        .client
+        .post(&url)
+        .header("cookie", &pair)
+        .json(&json!({ "query": ME }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["data"]["me"]["email"], "mia@example.com");
     // GET with the cookie: not honoured.
     let me: Value = app
@@ -140,11 +150,27 @@ async fn cookie_sessions_follow_the_csrf_rule() {
         .unwrap();
     assert_eq!(me["data"]["me"], Value::Null);
     // logout clears the cookie.
-    let resp = app.client.post(&url).header("cookie", &pair).json(&json!({ "query": "mutation { logout }" })).send().await.unwrap();
+    let resp = app
+        .client
+        .post(&url)
+        .header("cookie", &pair)
+        .json(&json!({ "query": "mutation { logout }" }))
+        .send()
+        .await
+        .unwrap();
     let cleared = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    let me: Value =
-        app.client.post(&url).header("cookie", &pair).json(&json!({ "query": ME })).send().await.unwrap().json().await.unwrap();
+    let me: Value = app
+        .client
+        .post(&url)
+        .header("cookie", &pair)
+        .json(&json!({ "query": ME }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["data"]["me"], Value::Null);
 }
 

@@ -93,3 +93,12 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
 pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<AuthUserRow>, DbError> {
     Ok(auth_users::table.filter(auth_users::id.eq_any(ids)).select(AuthUserRow::as_select()).load(conn)?)
 }
+
+/// Removes every identity of a user (a deleted user can no longer sign in, and their
+/// identities are free for a future account).
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> Result<(), DbError> {
+    for row in for_users(conn, &[user_id.to_string()])? {
+        delete(conn, &row.id)?;
+    }
+    Ok(())
+}

@@ -62,3 +62,54 @@ pub fn mark_accepted(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> R
         .execute(conn)?
         == 1)
 }
+
+pub fn list_and_count(
+    conn: &mut DbConnection,
+    accepted: Option<bool>,
+    skip: i64,
+    take: i64,
+) -> Result<(Vec<InviteRow>, i64), DbError> {
+    let filtered = || {
+        let mut q = invites::table.into_boxed::<crate::db::MultiBackend>();
+        if let Some(a) = accepted {
+            q = q.filter(invites::accepted.eq(a));
+        }
+        q
+    };
+    let total: i64 = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((invites::created_at.desc(), invites::id.desc()))
+        .offset(skip)
+        .limit(take)
+        .select(InviteRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Removes unaccepted invites for an address that can no longer be used.
+pub fn delete_expired_for_email(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        invites::table
+            .filter(invites::email.eq(email))
+            .filter(invites::accepted.eq(false))
+            .filter(invites::expires_at.le(now)),
+    )
+    .execute(conn)?)
+}
+
+pub fn set_token(
+    conn: &mut DbConnection,
+    id: &str,
+    token_hash: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(invites::table.filter(invites::id.eq(id)))
+        .set((invites::token_hash.eq(token_hash), invites::expires_at.eq(expires_at), invites::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(invites::table.filter(invites::id.eq(id))).execute(conn)? == 1)
+}

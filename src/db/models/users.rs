@@ -77,3 +77,107 @@ pub fn mark_email_verified(conn: &mut DbConnection, id: &str, now: NaiveDateTime
         .execute(conn)?;
     Ok(())
 }
+
+diesel::define_sql_function! {
+    /// SQL `lower` on a nullable text (the same function on both backends).
+    #[sql_name = "lower"]
+    fn lower_opt(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// How `users` may be narrowed.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// Exact, already lower-cased.
+    pub email: Option<String>,
+    /// Substring of e-mail, first or last name; compared lower-cased.
+    pub q: Option<String>,
+    pub role: Option<&'static str>,
+}
+
+fn filtered(f: &UserQuery) -> users::BoxedQuery<'static, crate::db::MultiBackend> {
+    let mut query = users::table.filter(users::deleted_at.is_null()).into_boxed();
+    if let Some(email) = &f.email {
+        query = query.filter(users::email.eq(email.clone()));
+    }
+    if let Some(q) = &f.q {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        query = query.filter(
+            users::email
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower_opt(users::first_name).like(pattern.clone()).escape('\\'))
+                .or(lower_opt(users::last_name).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(role) = f.role {
+        query = query.filter(users::role.eq(role));
+    }
+    query
+}
+
+/// `%`, `_` and `\` in a search are meant literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page, newest first, and the total that matches.
+pub fn list_and_count(
+    conn: &mut DbConnection,
+    f: &UserQuery,
+    skip: i64,
+    take: i64,
+) -> Result<(Vec<UserRow>, i64), DbError> {
+    let total: i64 = filtered(f).count().get_result(conn)?;
+    let rows = filtered(f)
+        .order((users::created_at.desc(), users::id.desc()))
+        .offset(skip)
+        .limit(take)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn count_live_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(users::table.filter(users::deleted_at.is_null()).filter(users::role.eq("admin")).count().get_result(conn)?)
+}
+
+/// The fields `updateUser` may change; `None` leaves a field, `Some(None)` clears it.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub metadata: Option<Option<String>>,
+    pub role: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn update(conn: &mut DbConnection, id: &str, changes: &UserChanges) -> Result<(), DbError> {
+    diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn soft_delete(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
+        .set((users::deleted_at.eq(now), users::updated_at.eq(now)))
+        .execute(conn)?
+        == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(super::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}

@@ -1,0 +1,155 @@
+//! Invites: create, list, validate, refresh, delete, accept.
+
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::auth::Step;
+use crate::auth::email::Email;
+use crate::auth::linking::Refusal;
+use crate::db::models::invites::InviteRow;
+use crate::db::to_utc;
+use crate::graphql::auth::run;
+use crate::graphql::context::ContextExt;
+use crate::graphql::error::{ApiResult, OrApi};
+use crate::graphql::guards::RequireAdmin;
+use crate::graphql::types::{AuthResult, Role, parse_json};
+use crate::graphql::users::{clamp, page};
+use crate::users;
+
+/// An offer of an account to an e-mail address, with a role.
+#[derive(SimpleObject)]
+pub struct Invite {
+    pub id: ID,
+    pub email: String,
+    pub role: Role,
+    pub accepted: bool,
+    pub expires_at: DateTime<Utc>,
+    /// The secret; present only in the result of createInvite / refreshInviteToken.
+    pub token: Option<String>,
+    pub metadata: Option<Json<Value>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Invite {
+    fn from_row(r: InviteRow, token: Option<String>) -> Invite {
+        Invite {
+            id: ID(r.id),
+            email: r.email,
+            role: users::Role::from_db(&r.role).into(),
+            accepted: r.accepted,
+            expires_at: to_utc(r.expires_at),
+            token,
+            metadata: parse_json(r.metadata.as_deref()),
+            created_at: to_utc(r.created_at),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct InviteList {
+    pub nodes: Vec<Invite>,
+    pub total_count: i32,
+}
+
+#[derive(InputObject)]
+pub struct CreateInviteInput {
+    pub email: String,
+    #[graphql(default_with = "Role::Member")]
+    pub role: Role,
+    pub metadata: Option<Json<Value>>,
+}
+
+#[derive(Default)]
+pub struct InviteQuery;
+
+#[Object]
+impl InviteQuery {
+    /// A page of invites, newest first (admin).
+    #[graphql(guard = "RequireAdmin")]
+    async fn invites(
+        &self,
+        ctx: &Context<'_>,
+        accepted: Option<bool>,
+        #[graphql(default = 0)] skip: Option<i32>,
+        #[graphql(default = 20)] take: Option<i32>,
+    ) -> ApiResult<InviteList> {
+        let (skip, take) = page(skip.unwrap_or(0), take.unwrap_or(20))?;
+        let (rows, total) = ctx.state().invites.list(accepted, skip, take).await.api()?;
+        Ok(InviteList {
+            nodes: rows.into_iter().map(|r| Invite::from_row(r, None)).collect(),
+            total_count: clamp(total),
+        })
+    }
+
+    /// Public: the invite a token stands for, or null if it is invalid, expired or used.
+    async fn invite(&self, ctx: &Context<'_>, token: String) -> ApiResult<Option<Invite>> {
+        Ok(ctx.state().invites.find_open_by_token(&token).await.api()?.map(|r| Invite::from_row(r, None)))
+    }
+}
+
+#[derive(Default)]
+pub struct InviteMutation;
+
+#[Object]
+impl InviteMutation {
+    /// Invites an address (admin). CONFLICT when it already has a user or an open invite.
+    #[graphql(guard = "RequireAdmin")]
+    async fn create_invite(&self, ctx: &Context<'_>, input: CreateInviteInput) -> ApiResult<Invite> {
+        let caller = ctx.require_session().await?;
+        let state = ctx.state();
+        let issued = state
+            .invites
+            .create(&input.email, input.role.into(), input.metadata.map(|j| j.0), &caller.user.id)
+            .await
+            .api()?;
+        tracing::info!(invite_id = %issued.row.id, by = %caller.user.id, "invite created");
+        Ok(Invite::from_row(issued.row, Some(issued.token)))
+    }
+
+    /// A new token and expiry for an open invite; the old token stops working (admin).
+    #[graphql(guard = "RequireAdmin")]
+    async fn refresh_invite_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Invite> {
+        let issued = ctx.state().invites.refresh(&id).await.api()?;
+        Ok(Invite::from_row(issued.row, Some(issued.token)))
+    }
+
+    #[graphql(guard = "RequireAdmin")]
+    async fn delete_invite(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        ctx.state().invites.delete(&id).await.api()?;
+        Ok(true)
+    }
+
+    /// Signs up through an invite: the provider flow runs as in authenticate, and the new
+    /// user gets the invite's e-mail and role.
+    async fn accept_invite(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        provider: String,
+        input: Json<Value>,
+    ) -> ApiResult<AuthResult> {
+        let state = ctx.state();
+        let Some(invite) = state.invites.find_open_by_token(&token).await.api()? else {
+            return Ok(AuthResult::failed(Refusal::InviteInvalid.to_string()));
+        };
+        let mut input = input.0;
+        if let Value::Object(map) = &mut input {
+            match map.get("email") {
+                // The invite was sent to one address; it is not transferable to another.
+                Some(Value::String(given)) if Email::parse(given).is_some_and(|e| e.as_str() != invite.email) => {
+                    return Ok(AuthResult::failed("Email does not match the invite"));
+                }
+                Some(Value::String(_)) => {}
+                _ => {
+                    map.insert("email".into(), Value::String(invite.email.clone()));
+                }
+            }
+        }
+        let result = run(ctx, &provider, Step::Authenticate, &input, Some(&invite.id)).await?;
+        if result.success && result.location.is_none() {
+            tracing::info!(invite_id = %invite.id, "invite accepted");
+        }
+        Ok(result)
+    }
+}
