@@ -122,6 +122,8 @@ pub struct Config {
     pub introspection: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// Origins (scheme://host[:port]) whose pages may call the API with credentials.
+    pub cors_origins: Vec<String>,
 }
 
 /// Every key, as written in `authql.toml` (the variable is `AUTHQL_` + upper case).
@@ -154,6 +156,7 @@ const KEYS: &[&str] = &[
     "throttle_window",
     "introspection",
     "trust_proxy",
+    "cors_origins",
 ];
 
 /// Variables that are not settings but steer where settings come from.
@@ -272,6 +275,14 @@ impl Config {
             },
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
+            cors_origins: v
+                .get("cors_origins")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|o| parse_origin("cors_origins", o))
+                .collect::<Result<_, _>>()?,
         };
         Ok(config)
     }
@@ -363,6 +374,16 @@ fn parse_range(s: &str, min: u32, max: u32) -> Result<u32, String> {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("expected a whole number from {min} to {max}")),
     }
+}
+
+/// An origin is a scheme and host (and port), nothing more: `https://app.example.com`.
+fn parse_origin(key: &str, s: &str) -> Result<String, ConfigError> {
+    let url = parse_http_url(key, s)?;
+    let parsed = reqwest::Url::parse(&url).map_err(|_| invalid(key, "expected an origin"))?;
+    if parsed.path() != "/" || parsed.query().is_some() || s.ends_with('/') {
+        return Err(invalid(key, "expected origins like https://app.example.com (no path, no trailing slash)"));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_http_url(key: &str, s: &str) -> Result<String, ConfigError> {

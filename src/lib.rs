@@ -14,6 +14,7 @@ pub mod db;
 pub mod graphql;
 pub mod http;
 pub mod invites;
+pub mod metrics;
 pub mod server;
 pub mod sessions;
 pub mod telemetry;

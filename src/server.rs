@@ -14,6 +14,7 @@ use crate::db::{Db, DbError};
 use crate::graphql::{self, AuthqlSchema};
 use crate::http;
 use crate::invites::Invites;
+use crate::metrics::Metrics;
 use crate::sessions::Sessions;
 use crate::users::Users;
 
@@ -28,6 +29,7 @@ pub struct AppState {
     pub authenticator: Authenticator,
     pub users: Users,
     pub invites: Invites,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +58,17 @@ impl AppState {
         let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
         let users = Users::new(db.clone());
         let invites = Invites::new(db.clone(), config.invite_ttl);
-        Ok(AppState { config: Arc::new(config), db, hasher, sessions, throttle, authenticator, users, invites })
+        Ok(AppState {
+            config: Arc::new(config),
+            db,
+            hasher,
+            sessions,
+            throttle,
+            authenticator,
+            users,
+            invites,
+            metrics: Arc::new(Metrics::default()),
+        })
     }
 }
 
@@ -73,8 +85,13 @@ pub fn configure(state: AppState, schema: AuthqlSchema) -> impl FnOnce(&mut web:
 pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Result<Server, StartError> {
     let schema = graphql::build_schema(state.clone());
     spawn_housekeeping(state.clone());
-    let mut server =
-        HttpServer::new(move || App::new().configure(configure(state.clone(), schema.clone()))).shutdown_timeout(30);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::cors(&state.config))
+            .wrap(actix_web::middleware::from_fn(http::middleware::around))
+            .configure(configure(state.clone(), schema.clone()))
+    })
+    .shutdown_timeout(30);
     if let Some(n) = workers {
         server = server.workers(n);
     }

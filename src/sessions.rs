@@ -96,6 +96,10 @@ impl Sessions {
         self.db.write(move |conn| sessions::delete_for_user_except(conn, &user_id, &keep_id)).await
     }
 
+    pub async fn count_active(&self) -> Result<i64, DbError> {
+        self.db.read(|conn| sessions::count_active(conn, db::now())).await
+    }
+
     /// Deletes expired sessions (run now and then; expired ones are never honoured anyway).
     pub async fn prune(&self) -> Result<usize, DbError> {
         self.db.write(|conn| sessions::delete_expired(conn, db::now())).await

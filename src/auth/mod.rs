@@ -46,6 +46,8 @@ pub enum AuthError {
 
 /// A successful sign-in: the token exists only here.
 pub struct SignedIn {
+    /// The user was created by this sign-in (a sign-up).
+    pub new_user: bool,
     pub session: SessionRow,
     pub token: String,
     pub user: UserRow,
@@ -152,9 +154,10 @@ impl Authenticator {
                 .db
                 .write(move |conn| match user_guard::resolve(conn, &identity, policy, invite_id.as_deref())? {
                     Resolution::Resolved(resolved) => {
-                        let (user, auth_user) = *resolved;
+                        let (user, auth_user, new_user) = *resolved;
                         let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
                         Ok(Some(AuthFlow::SignedIn(Box::new(SignedIn {
+                            new_user,
                             session: issued.row,
                             token: issued.token,
                             user,

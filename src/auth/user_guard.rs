@@ -16,7 +16,8 @@ use crate::db::{self, DbConnection, DbError};
 use crate::users::Role;
 
 pub enum Resolution {
-    Resolved(Box<(UserRow, AuthUserRow)>),
+    /// The user, the identity, and whether the user was created now.
+    Resolved(Box<(UserRow, AuthUserRow, bool)>),
     Refused(String),
     /// Another request created this identity with a secret of its own after the provider
     /// looked: the provider must check the input again against what is stored now.
@@ -90,7 +91,7 @@ pub fn resolve(
                 users::mark_email_verified(conn, &user.id, now)?;
                 user.email_verified = true;
             }
-            Ok(Resolution::Resolved(Box::new((user, auth_user))))
+            Ok(Resolution::Resolved(Box::new((user, auth_user, false))))
         }
         Decision::CreateUser { role, email_verified, from_invite } => {
             if current.is_none() && identity.reverify_if_raced && identity.new_provider_metadata.is_none() {
@@ -127,7 +128,7 @@ pub fn resolve(
             }
             let auth_user = store_identity(conn, current, identity, &user_id, now)?;
             let user = users::find_live(conn, &user_id)?.ok_or(DbError::NotFound)?;
-            Ok(Resolution::Resolved(Box::new((user, auth_user))))
+            Ok(Resolution::Resolved(Box::new((user, auth_user, true))))
         }
         Decision::Link { user_id, drop_unverified_passwords } => {
             if drop_unverified_passwords {
@@ -140,7 +141,7 @@ pub fn resolve(
             users::mark_email_verified(conn, &user_id, now)?;
             let auth_user = store_identity(conn, current, identity, &user_id, now)?;
             let user = users::find_live(conn, &user_id)?.ok_or(DbError::NotFound)?;
-            Ok(Resolution::Resolved(Box::new((user, auth_user))))
+            Ok(Resolution::Resolved(Box::new((user, auth_user, false))))
         }
     }
 }

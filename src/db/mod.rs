@@ -189,6 +189,10 @@ impl Db {
         .unwrap_or(false)
     }
 
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
     /// A blocking connection for the command line (no runtime there).
     pub fn get_blocking(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.pool.get().map_err(|_| DbError::Unavailable)

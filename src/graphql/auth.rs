@@ -4,9 +4,9 @@
 use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
-use crate::auth::{AuthFlow, Step};
+use crate::auth::{AuthError, AuthFlow, HashError, Step};
 use crate::graphql::context::ContextExt;
-use crate::graphql::error::{ApiResult, OrApi};
+use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::types::{AuthResult, AuthUser, Session, User};
 
 pub const SESSION_COOKIE: &str = "authql_session";
@@ -52,19 +52,45 @@ pub(crate) async fn run(
     invite_id: Option<&str>,
 ) -> ApiResult<AuthResult> {
     let state = ctx.state();
-    let flow = state.authenticator.run(provider, step, input, &ctx.request().client, invite_id).await.api()?;
+    let ip = ctx.request().client.ip.as_deref().unwrap_or("-");
+    // Only registered names become metric labels.
+    let label = if state.authenticator.registry().get(provider).is_some() { provider } else { "unknown" };
+    let flow = match state.authenticator.run(provider, step, input, &ctx.request().client, invite_id).await {
+        Ok(flow) => flow,
+        Err(e) => {
+            let outcome = if matches!(e, AuthError::RateLimited { .. } | AuthError::Hash(HashError::Overloaded)) {
+                "rate_limited"
+            } else {
+                "error"
+            };
+            state.metrics.observe_authentication(label, outcome);
+            tracing::info!(target: "audit", event = "sign_in_refused", provider = label, ip, outcome);
+            return Err(ApiError::from(e).into());
+        }
+    };
     Ok(match flow {
-        AuthFlow::Failed(reason) => AuthResult::failed(reason),
-        AuthFlow::Redirect(location) => AuthResult { success: true, location: Some(location), ..Default::default() },
+        AuthFlow::Failed(reason) => {
+            state.metrics.observe_authentication(label, "failure");
+            tracing::info!(target: "audit", event = "sign_in_failed", provider = label, ip, reason = %reason);
+            AuthResult::failed(reason)
+        }
+        AuthFlow::Redirect(location) => {
+            state.metrics.observe_authentication(label, "redirect");
+            AuthResult { success: true, location: Some(location), ..Default::default() }
+        }
         AuthFlow::SignedIn(signed_in) => {
+            state.metrics.observe_authentication(label, "success");
             if state.config.session_cookie {
                 ctx.append_http_header("Set-Cookie", session_cookie(state, Some(&signed_in.token)));
             }
+            let event = if signed_in.new_user { "sign_up" } else { "sign_in" };
             tracing::info!(
+                target: "audit",
+                event,
                 user_id = %signed_in.user.id,
-                provider,
-                ip = ctx.request().client.ip.as_deref().unwrap_or("-"),
-                "signed in"
+                provider = label,
+                ip,
+                session_id = %signed_in.session.id
             );
             AuthResult {
                 success: true,

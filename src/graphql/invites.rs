@@ -103,7 +103,7 @@ impl InviteMutation {
             .create(&input.email, input.role.into(), input.metadata.map(|j| j.0), &caller.user.id)
             .await
             .api()?;
-        tracing::info!(invite_id = %issued.row.id, by = %caller.user.id, "invite created");
+        tracing::info!(target: "audit", event = "invite_created", invite_id = %issued.row.id, by = %caller.user.id);
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
@@ -148,7 +148,7 @@ impl InviteMutation {
         }
         let result = run(ctx, &provider, Step::Authenticate, &input, Some(&invite.id)).await?;
         if result.success && result.location.is_none() {
-            tracing::info!(invite_id = %invite.id, "invite accepted");
+            tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
         }
         Ok(result)
     }

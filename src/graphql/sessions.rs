@@ -45,7 +45,10 @@ impl SessionMutation {
             ctx.append_http_header("Set-Cookie", session_cookie(state, None));
         }
         match ctx.current_session().await? {
-            Some(current) => state.sessions.revoke(&current.session.id).await.api(),
+            Some(current) => {
+                tracing::info!(target: "audit", event = "logout", user_id = %current.user.id, session_id = %current.session.id);
+                state.sessions.revoke(&current.session.id).await.api()
+            }
             None => Ok(false),
         }
     }

@@ -129,7 +129,7 @@ impl UserMutation {
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let by = ctx.require_session().await?.user.id.clone();
         ctx.state().users.delete(&id).await.api()?;
-        tracing::info!(user_id = %id.as_str(), %by, "user deleted");
+        tracing::info!(target: "audit", event = "user_deleted", user_id = %id.as_str(), %by);
         Ok(true)
     }
 }

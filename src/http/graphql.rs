@@ -2,7 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection, SelectionSet};
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use async_graphql_actix_web::GraphQLResponse;
 use serde_json::json;
@@ -15,6 +15,9 @@ use crate::server::AppState;
 
 /// More operations than this in one batch are refused: each could be a password check.
 pub const MAX_BATCH: usize = 10;
+/// More aliased fields than this in one document are refused: aliases are how one request
+/// asks for the same expensive field many times.
+pub const MAX_ALIASES: usize = 30;
 
 pub async fn post(
     req: HttpRequest,
@@ -81,6 +84,9 @@ pub async fn method_not_allowed() -> HttpResponse {
 }
 
 async fn execute(req: &HttpRequest, state: &AppState, schema: &AuthqlSchema, batch: BatchRequest) -> HttpResponse {
+    if batch.iter().any(|r| too_many_aliases(&r.query)) {
+        return error_response(StatusCode::BAD_REQUEST, &format!("A request may use at most {MAX_ALIASES} aliases"));
+    }
     let token = credentials::session_token(req, state);
     let client = credentials::client_info(req, state);
     let batch = match batch {
@@ -126,6 +132,30 @@ fn give_every_error_a_code(response: &mut BatchResponse) {
         BatchResponse::Single(r) => fix(r),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(fix),
     }
+}
+
+fn too_many_aliases(query: &str) -> bool {
+    // Every alias needs a colon: most documents are ruled out without parsing.
+    if query.bytes().filter(|b| *b == b':').count() <= MAX_ALIASES {
+        return false;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    let mut aliases = 0;
+    let mut stack: Vec<&SelectionSet> = doc.operations.iter().map(|(_, op)| &op.node.selection_set.node).collect();
+    stack.extend(doc.fragments.values().map(|f| &f.node.selection_set.node));
+    while let Some(set) = stack.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    aliases += usize::from(f.node.alias.is_some());
+                    stack.push(&f.node.selection_set.node);
+                }
+                Selection::InlineFragment(f) => stack.push(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    aliases > MAX_ALIASES
 }
 
 fn is_mutation(request: &Request) -> bool {

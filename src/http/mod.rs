@@ -4,11 +4,34 @@ pub mod credentials;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod metrics;
+pub mod middleware;
 
 use actix_web::web;
 
 /// Request bodies larger than this are refused before parsing (413).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Cross-origin access: only the origins in `AUTHQL_CORS_ORIGINS`, with credentials.
+/// Requests from other origins are not refused here (same-origin pages send `Origin` too);
+/// they just get no CORS headers, so browsers keep their answers from the page.
+pub fn cors(config: &crate::config::Config) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::AUTHORIZATION,
+            middleware::REQUEST_ID,
+        ])
+        .expose_headers([middleware::REQUEST_ID])
+        .supports_credentials()
+        .block_on_origin_mismatch(false)
+        .max_age(600);
+    for origin in &config.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
@@ -21,5 +44,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphiql", web::get().to(graphiql::page))
         .route("/graphiql/assets/{file}", web::get().to(graphiql::asset))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics));
 }

@@ -9,7 +9,10 @@ mod peers;
 
 mod authenticate;
 mod cli;
+mod faults;
 mod foundation;
+mod fuzz;
+mod hardening;
 mod invites;
 mod sessions;
 mod users;

@@ -75,3 +75,7 @@ pub fn delete_for_user_except(conn: &mut DbConnection, user_id: &str, keep_id: &
 pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }
+
+pub fn count_active(conn: &mut DbConnection, now: NaiveDateTime) -> Result<i64, DbError> {
+    Ok(sessions::table.filter(sessions::expires_at.gt(now)).count().get_result(conn)?)
+}

@@ -1,0 +1,204 @@
+//! Failure: the database going away and coming back, and the server killed mid-write.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{Backend, PG_ADMIN_URL, TestApp, TestDb, pg_url_for_schema, test_config};
+
+/// A TCP relay in front of PostgreSQL that can be cut (connections dropped, new ones
+/// refused) and restored: the database "goes away" for authql without touching the real
+/// server other tests use.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Relay {
+    async fn start(target: &'static str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let (tx, _) = tokio::sync::watch::channel(0u64);
+        let generation = Arc::new(tx);
+        let (up2, gen2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let mut cut = gen2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay { port, up, generation }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_fast_then_recovers_without_restart() {
+    let relay = Relay::start("127.0.0.1:5432").await;
+    let (db, _) = TestDb::create(Backend::Postgres);
+    let TestDb::Postgres { schema } = &db else { unreachable!() };
+    let url = pg_url_for_schema(schema, &format!("127.0.0.1:{}", relay.port));
+    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_DB_TIMEOUT", "1s")])).await;
+    let (token, _) = app.sign_up("olga@example.com", "olga's pass phrase").await;
+    let ready = |app: &TestApp| {
+        let url = format!("{}/readyz", app.addr);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ready(&app).await, 200);
+
+    relay.cut();
+    assert_eq!(ready(&app).await, 503);
+    let started = Instant::now();
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.addr))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { email } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(4), "answered within the pool timeout: {:?}", started.elapsed());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.to_lowercase().contains("postgres") && !message.contains("connection to server"), "{message}");
+    // A sign-in attempt during the outage is an error, not a wrong-password result.
+    let r = app.gql(crate::helpers::AUTHENTICATE, json!({ "provider": "emailpass", "input": { "email": "olga@example.com", "password": "olga's pass phrase" } })).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "INTERNAL", "{r}");
+
+    relay.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ready(&app).await != 200 {
+        assert!(Instant::now() < deadline, "readyz recovers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Old pooled connections were broken; the pool replaces them.
+    let mut me = Value::Null;
+    for _ in 0..20 {
+        me = app.gql_as(&token, "{ me { email } }", json!({})).await;
+        if me["data"]["me"]["email"] == "olga@example.com" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(me["data"]["me"]["email"], "olga@example.com", "{me}");
+    assert_eq!(app.emailpass("olga@example.com", "olga's pass phrase").await["success"], true);
+    let _ = PG_ADMIN_URL;
+}
+
+/// Starts the real binary, signs people up from several clients at once, kills it with
+/// SIGKILL mid-load, restarts it, and checks that every acknowledged sign-up is whole and
+/// no half-made one (an identity without its user) exists.
+async fn kill_9_under_write_load_loses_nothing_acknowledged(backend: Backend) {
+    let (db, url) = TestDb::create(backend);
+    let spawn = |url: String| async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"))
+            .arg("serve")
+            .env("AUTHQL_DATABASE_URL", &url)
+            .env("AUTHQL_BIND", "127.0.0.1:0")
+            .env("AUTHQL_LOG", "error")
+            .env("AUTHQL_ARGON2_MEMORY_KIB", "1024")
+            .env("AUTHQL_ARGON2_ITERATIONS", "1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        (child, line.strip_prefix("authql listening on ").unwrap().to_string())
+    };
+    let (mut child, addr) = spawn(url.clone()).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let acked = Arc::new(tokio::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let (client, addr, acked) = (client.clone(), addr.clone(), acked.clone());
+        workers.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                let email = format!("w{w}n{i}@example.com");
+                let resp = client
+                    .post(format!("{addr}/graphql"))
+                    .json(&json!({ "query": crate::helpers::AUTHENTICATE, "variables": { "provider": "emailpass", "input": { "email": email, "password": "a durable pass phrase" } } }))
+                    .send()
+                    .await;
+                let Ok(resp) = resp else { return };
+                let Ok(body) = resp.json::<Value>().await else { return };
+                if body["data"]["authenticate"]["success"] == true {
+                    let token = body["data"]["authenticate"]["session"]["token"].as_str().unwrap().to_string();
+                    acked.lock().await.push((email, token));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().await.clone();
+    assert!(acked.len() >= 5, "the load made progress before the kill: {}", acked.len());
+
+    let (_child, addr) = spawn(url.clone()).await;
+    for (email, token) in &acked {
+        let body: Value = client
+            .post(format!("{addr}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": "{ me { email authUsers { entityId } } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["data"]["me"]["email"], email.as_str(), "acknowledged sign-up survived: {body}");
+    }
+    let state_db =
+        authql::db::Db::connect(&authql::config::DatabaseUrl::parse(&url).unwrap(), 1, Duration::from_secs(5)).unwrap();
+    let (orphans, userless, users) = state_db
+        .read(|conn| {
+            use authql::db::schema::{auth_users, users};
+            use diesel::prelude::*;
+            let orphans: i64 =
+                auth_users::table.left_join(users::table).filter(users::id.is_null()).count().get_result(conn)?;
+            let unlinked: i64 = auth_users::table.filter(auth_users::user_id.is_null()).count().get_result(conn)?;
+            let total: i64 = users::table.count().get_result(conn)?;
+            let with_identity: i64 =
+                users::table.inner_join(auth_users::table).select(users::id).distinct().count().get_result(conn)?;
+            Ok((orphans + unlinked, total - with_identity, total))
+        })
+        .await
+        .unwrap();
+    assert_eq!(orphans, 0, "no identity without its user");
+    assert_eq!(userless, 0, "no user without an identity");
+    assert!(users as usize >= acked.len());
+    drop(db);
+}
+crate::both!(kill_9_under_write_load_loses_nothing_acknowledged);
