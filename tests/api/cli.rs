@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDb};
+use crate::helpers::{Backend, ServerProcess, TestApp, TestDb};
 
 fn authql() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_authql"));
@@ -91,23 +91,7 @@ crate::both!(user_create_bootstraps_an_admin);
 #[tokio::test]
 async fn serve_prints_its_address_and_answers() {
     let (_db, url) = TestDb::create(Backend::Sqlite);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"))
-        .arg("serve")
-        .env("AUTHQL_DATABASE_URL", &url)
-        .env("AUTHQL_BIND", "127.0.0.1:0")
-        .env("AUTHQL_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starts");
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("prints in time")
-        .unwrap()
-        .expect("a line");
-    let addr = line.strip_prefix("authql listening on ").expect("address line").to_string();
+    let ServerProcess { mut child, addr } = ServerProcess::start(&url, &[]).await;
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{addr}/graphql"))
         .json(&json!({ "query": "{ authProviders }" }))
@@ -122,5 +106,33 @@ async fn serve_prints_its_address_and_answers() {
     let pid = child.id().expect("pid");
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let status = tokio::time::timeout(std::time::Duration::from_secs(35), child.wait()).await.expect("stops").unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// SIGTERM lets a request that is already in flight finish before the process exits.
+#[tokio::test]
+async fn sigterm_drains_requests_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_db, url) = TestDb::create(Backend::Sqlite);
+    let ServerProcess { mut child, addr } = ServerProcess::start(&url, &[]).await;
+    let host = addr.trim_start_matches("http://").to_string();
+    let body = json!({ "query": "{ authProviders }" }).to_string();
+    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = child.id().expect("pid");
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    conn.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("emailpass"), "{answer}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(35), child.wait()).await.expect("exits").unwrap();
     assert!(status.success(), "{status:?}");
 }

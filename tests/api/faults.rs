@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{Backend, PG_ADMIN_URL, TestApp, TestDb, pg_url_for_schema, test_config};
+use crate::helpers::{Backend, ServerProcess, TestApp, TestDb, pg_url_for_schema, test_config};
 
 /// A TCP relay in front of PostgreSQL that can be cut (connections dropped, new ones
 /// refused) and restored: the database "goes away" for authql without touching the real
@@ -109,7 +109,6 @@ async fn database_outage_gives_503_fast_then_recovers_without_restart() {
     }
     assert_eq!(me["data"]["me"]["email"], "olga@example.com", "{me}");
     assert_eq!(app.emailpass("olga@example.com", "olga's pass phrase").await["success"], true);
-    let _ = PG_ADMIN_URL;
 }
 
 /// Starts the real binary, signs people up from several clients at once, kills it with
@@ -117,24 +116,8 @@ async fn database_outage_gives_503_fast_then_recovers_without_restart() {
 /// no half-made one (an identity without its user) exists.
 async fn kill_9_under_write_load_loses_nothing_acknowledged(backend: Backend) {
     let (db, url) = TestDb::create(backend);
-    let spawn = |url: String| async move {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"))
-            .arg("serve")
-            .env("AUTHQL_DATABASE_URL", &url)
-            .env("AUTHQL_BIND", "127.0.0.1:0")
-            .env("AUTHQL_LOG", "error")
-            .env("AUTHQL_ARGON2_MEMORY_KIB", "1024")
-            .env("AUTHQL_ARGON2_ITERATIONS", "1")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-        (child, line.strip_prefix("authql listening on ").unwrap().to_string())
-    };
-    let (mut child, addr) = spawn(url.clone()).await;
+    let fast_hashes = [("AUTHQL_ARGON2_MEMORY_KIB", "1024"), ("AUTHQL_ARGON2_ITERATIONS", "1")];
+    let ServerProcess { mut child, addr } = ServerProcess::start(&url, &fast_hashes).await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let acked = Arc::new(tokio::sync::Mutex::new(Vec::<(String, String)>::new()));
     let mut workers = Vec::new();
@@ -166,7 +149,7 @@ async fn kill_9_under_write_load_loses_nothing_acknowledged(backend: Backend) {
     let acked = acked.lock().await.clone();
     assert!(acked.len() >= 5, "the load made progress before the kill: {}", acked.len());
 
-    let (_child, addr) = spawn(url.clone()).await;
+    let ServerProcess { child: _child, addr } = ServerProcess::start(&url, &fast_hashes).await;
     for (email, token) in &acked {
         let body: Value = client
             .post(format!("{addr}/graphql"))

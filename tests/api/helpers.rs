@@ -219,3 +219,46 @@ mutation Auth($provider: String!, $input: JSON!) {
 pub fn error_code(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["code"].as_str().map(str::to_string)
 }
+
+/// The real binary, `authql serve`, as an operator runs it; killed when dropped.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub addr: String,
+}
+
+impl ServerProcess {
+    pub async fn start(db_url: &str, extra: &[(&str, &str)]) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AUTHQL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("serve")
+            .env("AUTHQL_DATABASE_URL", db_url)
+            .env("AUTHQL_BIND", "127.0.0.1:0")
+            .env("AUTHQL_LOG", "error")
+            .envs(extra.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("authql starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("prints its address in time")
+            .expect("reads stdout")
+            .expect("an address line");
+        let addr = line.strip_prefix("authql listening on ").expect("address line").to_string();
+        ServerProcess { child, addr }
+    }
+
+    pub async fn gql(&self, client: &reqwest::Client, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req =
+            client.post(format!("{}/graphql", self.addr)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("answer").json().await.expect("JSON")
+    }
+}

@@ -13,6 +13,7 @@ mod faults;
 mod foundation;
 mod fuzz;
 mod hardening;
+mod instances;
 mod invites;
 mod sessions;
 mod users;
