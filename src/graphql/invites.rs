@@ -20,14 +20,21 @@ use crate::users;
 /// An offer of an account to an e-mail address, with a role.
 #[derive(SimpleObject)]
 pub struct Invite {
+    /// Stable identifier (a UUID).
     pub id: ID,
+    /// The invited address; the account is made with it.
     pub email: String,
+    /// The role the account gets.
     pub role: Role,
+    /// Whether it was used (an invite is single use).
     pub accepted: bool,
+    /// After this the token no longer works (AUTHQL_INVITE_TTL after creation or refresh).
     pub expires_at: DateTime<Utc>,
     /// The secret; present only in the result of createInvite / refreshInviteToken.
     pub token: Option<String>,
+    /// Copied to the new user's metadata.
     pub metadata: Option<Json<Value>>,
+    /// When the invite was made.
     pub created_at: DateTime<Utc>,
 }
 
@@ -46,17 +53,24 @@ impl Invite {
     }
 }
 
+/// A page of invites and how many match in all.
 #[derive(SimpleObject)]
 pub struct InviteList {
+    /// This page, newest first.
     pub nodes: Vec<Invite>,
+    /// How many match in all.
     pub total_count: i32,
 }
 
+/// What createInvite needs.
 #[derive(InputObject)]
 pub struct CreateInviteInput {
+    /// The address to invite (trimmed, lower-cased).
     pub email: String,
+    /// The role the account will get.
     #[graphql(default_with = "Role::Member")]
     pub role: Role,
+    /// Copied to the new user's metadata.
     pub metadata: Option<Json<Value>>,
 }
 
@@ -114,6 +128,7 @@ impl InviteMutation {
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
+    /// Withdraws an invite; its token stops working (admin).
     #[graphql(guard = "RequireAdmin")]
     async fn delete_invite(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         ctx.state().invites.delete(&id).await.api()?;

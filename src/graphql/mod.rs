@@ -16,9 +16,11 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::server::AppState;
 
+/// Reads: the caller, their sessions, users and invites, the provider registry.
 #[derive(MergedObject, Default)]
 pub struct Query(auth::AuthQuery, sessions::SessionQuery, users::UserQueryRoot, invites::InviteQuery);
 
+/// Writes: authenticate and its companions, sessions, users, invites.
 #[derive(MergedObject, Default)]
 pub struct Mutation(auth::AuthMutation, sessions::SessionMutation, users::UserMutation, invites::InviteMutation);
 

@@ -17,7 +17,9 @@ use crate::users;
 /// What a user may do: ADMIN manages users and invites; MEMBER manages themself.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Role {
+    /// Manages users and invites.
     Admin,
+    /// An ordinary account.
     Member,
 }
 
@@ -47,18 +49,25 @@ pub(crate) fn parse_json(text: Option<&str>) -> Option<Json<Value>> {
 #[derive(SimpleObject, Clone)]
 #[graphql(complex)]
 pub struct User {
+    /// Stable identifier (a UUID).
     pub id: ID,
     /// Stored and compared case-insensitively, returned lower-cased.
     pub email: String,
+    /// Given name, as the user or their provider set it.
     pub first_name: Option<String>,
+    /// Family name, as the user or their provider set it.
     pub last_name: Option<String>,
+    /// An http(s) URL of a picture.
     pub avatar_url: Option<String>,
+    /// What the user may do.
     pub role: Role,
     /// Proven by a verified provider, an accepted invite or verifyEmail.
     pub email_verified: bool,
     /// Free-form data the application keeps about the user.
     pub metadata: Option<Json<Value>>,
+    /// When the account was made.
     pub created_at: DateTime<Utc>,
+    /// When the profile last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -96,6 +105,7 @@ impl From<UserRow> for User {
 /// An identity held by one auth provider (the seed's AuthUser).
 #[derive(SimpleObject, Clone)]
 pub struct AuthUser {
+    /// Stable identifier (a UUID).
     pub id: ID,
     /// "emailpass", "google", ...
     pub provider: String,
@@ -105,7 +115,9 @@ pub struct AuthUser {
     pub user_metadata: Option<Json<Value>>,
     /// What the application attached, e.g. {"userId": "..."}.
     pub app_metadata: Option<Json<Value>>,
+    /// When the identity was first used.
     pub created_at: DateTime<Utc>,
+    /// When the identity last changed (a new password, a new link).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -132,10 +144,13 @@ impl From<AuthUserRow> for AuthUser {
 #[derive(SimpleObject, Clone)]
 #[graphql(complex)]
 pub struct Session {
+    /// Identifies the session for listing and revocation; not a credential.
     pub id: ID,
     /// The secret; present only in the result that created the session.
     pub token: Option<String>,
+    /// When the person signed in.
     pub created_at: DateTime<Utc>,
+    /// When the session stops working (absolute; AUTHQL_SESSION_TTL after creation).
     pub expires_at: DateTime<Utc>,
     /// The client's User-Agent when the session was created.
     pub user_agent: Option<String>,
@@ -151,6 +166,7 @@ pub struct Session {
 
 #[ComplexObject]
 impl Session {
+    /// Whose session it is.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let loader = ctx.data_unchecked::<DataLoader<StoreLoader>>();
         loader
@@ -161,6 +177,7 @@ impl Session {
             .ok_or_else(|| ApiError::NotFound("User not found".into()).into())
     }
 
+    /// The identity the person signed in with.
     async fn auth_user(&self, ctx: &Context<'_>) -> ApiResult<AuthUser> {
         let loader = ctx.data_unchecked::<DataLoader<StoreLoader>>();
         loader
@@ -191,13 +208,17 @@ impl Session {
 /// The answer to authenticate, validateCallback and acceptInvite.
 #[derive(SimpleObject, Default)]
 pub struct AuthResult {
+    /// True when signed in, or when `location` says where to go next.
     pub success: bool,
     /// Why it failed, for people; null on success.
     pub error: Option<String>,
     /// A URL to send the browser to (OAuth providers); no session then.
     pub location: Option<String>,
+    /// The new session, with its token (shown only here), on success.
     pub session: Option<Session>,
+    /// The signed-in user, on success.
     pub user: Option<User>,
+    /// The identity used, on success.
     pub auth_user: Option<AuthUser>,
 }
 

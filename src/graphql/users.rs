@@ -20,15 +20,20 @@ pub struct UserFilter {
     pub email: Option<String>,
     /// Substring of e-mail, first or last name, case-insensitive.
     pub q: Option<String>,
+    /// Only users with this role.
     pub role: Option<Role>,
 }
 
 /// Fields `updateUser` may change. Omitted fields stay; `null` clears.
 #[derive(InputObject, Default)]
 pub struct UpdateUserInput {
+    /// At most 100 characters.
     pub first_name: MaybeUndefined<String>,
+    /// At most 100 characters.
     pub last_name: MaybeUndefined<String>,
+    /// An http(s) URL.
     pub avatar_url: MaybeUndefined<String>,
+    /// Any JSON, at most 16 KiB; replaces what was there.
     pub metadata: MaybeUndefined<Json<Value>>,
     /// Admins only.
     pub role: Option<Role>,
@@ -37,7 +42,9 @@ pub struct UpdateUserInput {
 /// A page of users and how many match in all.
 #[derive(SimpleObject)]
 pub struct UserList {
+    /// This page, newest first.
     pub nodes: Vec<User>,
+    /// How many match the filter in all.
     pub total_count: i32,
 }
 

@@ -131,3 +131,41 @@ fn schema_has_the_contract_names() {
     }
     assert!(!sdl.contains("providerMetadata") && !sdl.contains("tokenHash") && !sdl.contains("passwordHash"));
 }
+
+/// GraphiQL shows descriptions: every type, field, input field and enum value has one.
+#[test]
+fn every_type_and_field_is_described() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(authql::graphql::sdl()).expect("the SDL parses");
+    let mut missing = Vec::new();
+    for def in doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else { continue };
+        let t = t.node;
+        let name = t.name.node.to_string();
+        if t.description.is_none() {
+            missing.push(name.clone());
+        }
+        match t.kind {
+            TypeKind::Object(o) => missing.extend(
+                o.fields
+                    .iter()
+                    .filter(|f| f.node.description.is_none())
+                    .map(|f| format!("{name}.{}", f.node.name.node)),
+            ),
+            TypeKind::InputObject(i) => missing.extend(
+                i.fields
+                    .iter()
+                    .filter(|f| f.node.description.is_none())
+                    .map(|f| format!("{name}.{}", f.node.name.node)),
+            ),
+            TypeKind::Enum(e) => missing.extend(
+                e.values
+                    .iter()
+                    .filter(|v| v.node.description.is_none())
+                    .map(|v| format!("{name}.{}", v.node.value.node)),
+            ),
+            _ => {}
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}
