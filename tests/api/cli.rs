@@ -91,16 +91,9 @@ crate::both!(user_create_bootstraps_an_admin);
 #[tokio::test]
 async fn serve_prints_its_address_and_answers() {
     let (_db, url) = TestDb::create(Backend::Sqlite);
-    let ServerProcess { mut child, addr } = ServerProcess::start(&url, &[]).await;
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{addr}/graphql"))
-        .json(&json!({ "query": "{ authProviders }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server = ServerProcess::start(&url, &[]).await;
+    let body = server.gql(&reqwest::Client::new(), None, "{ authProviders }", json!({})).await;
+    let ServerProcess { mut child, .. } = server;
     assert_eq!(body["data"]["authProviders"], json!(["emailpass"]));
     // SIGTERM: a graceful stop, exit status 0.
     let pid = child.id().expect("pid");

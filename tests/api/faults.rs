@@ -149,18 +149,9 @@ async fn kill_9_under_write_load_loses_nothing_acknowledged(backend: Backend) {
     let acked = acked.lock().await.clone();
     assert!(acked.len() >= 5, "the load made progress before the kill: {}", acked.len());
 
-    let ServerProcess { child: _child, addr } = ServerProcess::start(&url, &fast_hashes).await;
+    let restarted = ServerProcess::start(&url, &fast_hashes).await;
     for (email, token) in &acked {
-        let body: Value = client
-            .post(format!("{addr}/graphql"))
-            .bearer_auth(token)
-            .json(&json!({ "query": "{ me { email authUsers { entityId } } }" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = restarted.gql(&client, Some(token), "{ me { email authUsers { entityId } } }", json!({})).await;
         assert_eq!(body["data"]["me"]["email"], email.as_str(), "acknowledged sign-up survived: {body}");
     }
     let state_db =

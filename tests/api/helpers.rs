@@ -148,6 +148,22 @@ impl TestApp {
         body
     }
 
+    /// POSTs a JSON body to /graphql, optionally with a Cookie header; the raw response
+    /// (for tests that look at headers).
+    pub async fn post_json(&self, body: Value, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}/graphql", self.addr)).json(&body);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// `authenticate` with emailpass as a raw response.
+    pub async fn emailpass_raw(&self, email: &str, password: &str) -> reqwest::Response {
+        let variables = json!({ "provider": "emailpass", "input": { "email": email, "password": password } });
+        self.post_json(json!({ "query": AUTHENTICATE, "variables": variables }), None).await
+    }
+
     /// `authenticate` with emailpass; returns the AuthResult.
     pub async fn emailpass(&self, email: &str, password: &str) -> Value {
         let body = self

@@ -107,16 +107,7 @@ both!(sessions_expire);
 async fn cookie_sessions_follow_the_csrf_rule() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let url = format!("{}/graphql", app.addr);
-    let resp = app
-        .client
-        .post(&url)
-        .json(&json!({
-            "query": crate::helpers::AUTHENTICATE,
-            "variables": { "provider": "emailpass", "input": { "email": "mia@example.com", "password": "mia's pass phrase" } }
-        }))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.emailpass_raw("mia@example.com", "mia's pass phrase").await;
     let cookie = resp.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_string();
     let attrs: HashSet<&str> = cookie.split("; ").collect();
     assert!(cookie.starts_with("authql_session="));
@@ -125,17 +116,7 @@ async fn cookie_sessions_follow_the_csrf_rule() {
     let pair = cookie.split(';').next().unwrap().to_string();
 
     // POST + JSON with the cookie: signed in.
-    let me: Value = app
-        .client
-        .post(&url)
-        .header("cookie", &pair)
-        .json(&json!({ "query": ME }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.post_json(json!({ "query": ME }), Some(&pair)).await.json().await.unwrap();
     assert_eq!(me["data"]["me"]["email"], "mia@example.com");
     // GET with the cookie: not honoured.
     let me: Value = app
@@ -160,17 +141,7 @@ async fn cookie_sessions_follow_the_csrf_rule() {
         .unwrap();
     let cleared = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    let me: Value = app
-        .client
-        .post(&url)
-        .header("cookie", &pair)
-        .json(&json!({ "query": ME }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.post_json(json!({ "query": ME }), Some(&pair)).await.json().await.unwrap();
     assert_eq!(me["data"]["me"], Value::Null);
 }
 
@@ -178,46 +149,19 @@ async fn cookie_sessions_follow_the_csrf_rule() {
 async fn cookies_can_be_turned_off() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("AUTHQL_SESSION_COOKIE", "false")]).await;
     let url = format!("{}/graphql", app.addr);
-    let resp = app
-        .client
-        .post(&url)
-        .json(&json!({
-            "query": crate::helpers::AUTHENTICATE,
-            "variables": { "provider": "emailpass", "input": { "email": "ned@example.com", "password": "ned's pass phrase" } }
-        }))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.emailpass_raw("ned@example.com", "ned's pass phrase").await;
     assert!(resp.headers().get("set-cookie").is_none());
     let body: Value = resp.json().await.unwrap();
     let token = body["data"]["authenticate"]["session"]["token"].as_str().unwrap().to_string();
-    let me: Value = app
-        .client
-        .post(&url)
-        .header("cookie", format!("authql_session={token}"))
-        .json(&json!({ "query": ME }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value =
+        app.post_json(json!({ "query": ME }), Some(&format!("authql_session={token}"))).await.json().await.unwrap();
     assert_eq!(me["data"]["me"], Value::Null);
 }
 
 #[tokio::test]
 async fn secure_cookie_when_the_app_is_https() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("AUTHQL_APP_URL", "https://auth.example.com")]).await;
-    let resp = app
-        .client
-        .post(format!("{}/graphql", app.addr))
-        .json(&json!({
-            "query": crate::helpers::AUTHENTICATE,
-            "variables": { "provider": "emailpass", "input": { "email": "oz@example.com", "password": "oz's pass phrase" } }
-        }))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.emailpass_raw("oz@example.com", "oz's pass phrase").await;
     let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap();
     assert!(cookie.split("; ").any(|a| a == "Secure"), "{cookie}");
 }
