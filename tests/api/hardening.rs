@@ -153,7 +153,7 @@ async fn metrics_count_requests_and_authentications(backend: Backend) {
         "authql_http_request_duration_seconds_count",
         "authql_active_sessions 1",
         "authql_hash_in_flight 0",
-        "authql_db_pool_max 10",
+        "authql_db_pool_max 4",
     ] {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }

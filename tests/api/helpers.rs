@@ -93,7 +93,11 @@ pub struct TestApp {
 
 /// Config for tests: the contract's defaults, on the given database, plus `extra` variables.
 pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
-    let mut env = vec![("AUTHQL_DATABASE_URL".to_string(), db_url.to_string())];
+    // Small pools: many tests run at once against one PostgreSQL (100 connections).
+    let mut env = vec![
+        ("AUTHQL_DATABASE_URL".to_string(), db_url.to_string()),
+        ("AUTHQL_DB_POOL_SIZE".to_string(), "4".to_string()),
+    ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_sources(None, env).expect("test config is valid")
 }
@@ -255,6 +259,7 @@ impl ServerProcess {
             .env("AUTHQL_DATABASE_URL", db_url)
             .env("AUTHQL_BIND", "127.0.0.1:0")
             .env("AUTHQL_LOG", "error")
+            .env("AUTHQL_DB_POOL_SIZE", "4")
             .envs(extra.iter().copied())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);

@@ -148,7 +148,6 @@ async fn cookie_sessions_follow_the_csrf_rule() {
 #[tokio::test]
 async fn cookies_can_be_turned_off() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("AUTHQL_SESSION_COOKIE", "false")]).await;
-    let url = format!("{}/graphql", app.addr);
     let resp = app.emailpass_raw("ned@example.com", "ned's pass phrase").await;
     assert!(resp.headers().get("set-cookie").is_none());
     let body: Value = resp.json().await.unwrap();
