@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::auth::{Authenticator, Hasher, Registry, Throttle};
 use crate::config::Config;
+use crate::db::models::oauth_states;
 use crate::db::{Db, DbError};
 use crate::graphql::{self, AuthqlSchema};
 use crate::http;
@@ -38,6 +39,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::auth::HashError),
+    #[error("HTTP client for identity providers: {0}")]
+    HttpClient(#[from] reqwest::Error),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
 }
@@ -54,7 +57,8 @@ impl AppState {
         let hasher = Hasher::new(config.argon2, config.hash_workers, config.hash_queue)?;
         let sessions = Sessions::new(db.clone(), config.session_ttl);
         let throttle = Throttle::new(db.clone(), config.throttle);
-        let registry = Registry::from_config(&config, &db, &hasher, &throttle);
+        let http = crate::auth::outbound::client()?;
+        let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);
         let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
         let users = Users::new(db.clone());
         let invites = Invites::new(db.clone(), config.invite_ttl);
@@ -99,7 +103,7 @@ pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Re
     Ok(server.listen(listener).map_err(|e| StartError::Bind { addr, reason: e.to_string() })?.run())
 }
 
-/// Deletes expired sessions and old throttle entries now and then.
+/// Deletes expired sessions, old throttle entries and abandoned OAuth states now and then.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -110,6 +114,9 @@ fn spawn_housekeeping(state: AppState) {
             }
             if let Err(e) = state.throttle.prune().await {
                 tracing::warn!(error = %e, "could not prune throttle entries");
+            }
+            if let Err(e) = state.db.write(|conn| oauth_states::delete_expired(conn, crate::db::now())).await {
+                tracing::warn!(error = %e, "could not prune expired OAuth states");
             }
         }
     });

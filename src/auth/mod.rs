@@ -3,8 +3,10 @@
 
 pub mod email;
 pub mod emailpass;
+pub mod google;
 pub mod hasher;
 pub mod linking;
+pub mod outbound;
 pub mod password;
 pub mod provider;
 pub mod registry;

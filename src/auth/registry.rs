@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::auth::emailpass::EmailPass;
+use crate::auth::google::Google;
 use crate::auth::provider::Provider;
 use crate::auth::{Hasher, Throttle};
 use crate::config::Config;
@@ -16,9 +17,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn from_config(_config: &Config, db: &Db, hasher: &Hasher, throttle: &Throttle) -> Registry {
+    /// `http` is the client for calls to identity providers ([`crate::auth::outbound`]).
+    pub fn from_config(
+        config: &Config,
+        db: &Db,
+        hasher: &Hasher,
+        throttle: &Throttle,
+        http: &reqwest::Client,
+    ) -> Registry {
         let mut r = Registry::default();
         r.add(EmailPass::new(db.clone(), hasher.clone(), throttle.clone()));
+        if let Some(google) = &config.google {
+            r.add(Google::new(db.clone(), google.clone(), http.clone()));
+        }
         r
     }
 

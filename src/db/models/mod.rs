@@ -4,5 +4,6 @@
 pub mod attempts;
 pub mod auth_users;
 pub mod invites;
+pub mod oauth_states;
 pub mod sessions;
 pub mod users;
