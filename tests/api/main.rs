@@ -3,8 +3,8 @@
 // A test that cannot go on should stop loudly where it is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_issuer;
 mod helpers;
-#[allow(dead_code)]
 mod peers;
 
 mod authenticate;
@@ -12,6 +12,7 @@ mod cli;
 mod faults;
 mod foundation;
 mod fuzz;
+mod google;
 mod hardening;
 mod instances;
 mod invites;
