@@ -63,8 +63,10 @@ impl TestDb {
     }
 }
 
+/// The connection names the schema as its application, so the test's connections can be
+/// found and closed when it ends.
 pub fn pg_url_for_schema(schema: &str, host_port: &str) -> String {
-    format!("postgres://postgres@{host_port}/test?options=-csearch_path%3D{schema}")
+    format!("postgres://postgres@{host_port}/test?options=-csearch_path%3D{schema}&application_name={schema}")
 }
 
 impl Drop for TestDb {
@@ -75,6 +77,12 @@ impl Drop for TestDb {
             }
             TestDb::Postgres { schema } => {
                 if let Ok(mut conn) = diesel::PgConnection::establish(PG_ADMIN_URL) {
+                    // The app's server threads outlive the test's runtime and would keep their
+                    // pool open until the process exits: close its connections here, or a
+                    // whole suite runs PostgreSQL out of connections.
+                    let _ = conn.batch_execute(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{schema}'"
+                    ));
                     let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
                 }
             }
