@@ -31,6 +31,11 @@ pub fn resolve(
     invite_id: Option<&str>,
 ) -> Result<Resolution, DbError> {
     let now = db::now();
+    // The address's owner is read before the identity: a concurrent sign-up commits user
+    // and identity together, so if the identity is still missing below, the owner read here
+    // predates that sign-up too (PostgreSQL's read committed sees each statement's own
+    // snapshot), and a racing sign-up is never mistaken for an existing account.
+    let owner_by_email = users::find_live_by_email(conn, identity.email.as_str())?;
     let current = auth_users::find(conn, &identity.provider, &identity.entity_id)?;
     match (&identity.existing, &current) {
         (None, Some(_)) | (Some(_), None) if identity.reverify_if_raced => return Ok(Resolution::Raced),
@@ -59,7 +64,7 @@ pub fn resolve(
 
     let email_owner = match linked_user {
         Some(_) => None,
-        None => match users::find_live_by_email(conn, identity.email.as_str())? {
+        None => match owner_by_email {
             Some(owner) => {
                 let mut providers: Vec<String> = auth_users::for_users(conn, std::slice::from_ref(&owner.id))?
                     .into_iter()
