@@ -304,6 +304,24 @@ async fn an_address_google_did_not_verify_is_refused(backend: Backend) {
 }
 both!(an_address_google_did_not_verify_is_refused);
 
+async fn a_reassigned_address_does_not_inherit_the_old_google_account(backend: Backend) {
+    let idp = OidcProvider::start().await;
+    idp.set_user("old-owner", json!({ "email": "ops@example.com", "email_verified": true })).await;
+    let app = spawn(backend, &idp.issuer).await;
+    let first = sign_in(&app, &idp, "old-owner").await;
+    assert_eq!(first["success"], true, "{first}");
+    // The domain gives the address to someone else: a new Google account, same address.
+    idp.set_user("new-owner", json!({ "email": "ops@example.com", "email_verified": true })).await;
+    assert_failed(
+        &sign_in(&app, &idp, "new-owner").await,
+        "This address is linked to a different Google account; ask an administrator for help",
+    );
+    // The original account still signs in as its user.
+    let again = sign_in(&app, &idp, "old-owner").await;
+    assert_eq!(again["user"]["id"], first["user"]["id"]);
+}
+both!(a_reassigned_address_does_not_inherit_the_old_google_account);
+
 async fn callback_url_must_be_allowed(backend: Backend) {
     let idp = OidcProvider::start().await;
     idp.set_user("gus", json!({ "email": "gus@example.com", "email_verified": true })).await;

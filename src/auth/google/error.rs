@@ -39,6 +39,8 @@ pub enum GoogleError {
     NoEmail,
     #[error("email not verified by the provider")]
     EmailUnverified,
+    #[error("the address is linked to another Google account (sub changed)")]
+    SubjectChanged,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -64,6 +66,9 @@ impl GoogleError {
             GoogleError::IdToken(e) => format!("Google's ID token is invalid: {e}"),
             GoogleError::NoEmail => "Google did not share a usable email address".into(),
             GoogleError::EmailUnverified => "Google has not verified this email address".into(),
+            GoogleError::SubjectChanged => {
+                "This address is linked to a different Google account; ask an administrator for help".into()
+            }
             GoogleError::Db(_) => "Internal error".into(),
         }
     }

@@ -92,6 +92,15 @@ impl Google {
         }
         let entity_id = email.as_str().to_string();
         let existing = self.db.read(move |conn| auth_users::find(conn, NAME, &entity_id)).await?;
+        // Google's `sub` is the account; the address is only its current label. When a
+        // domain hands an address to someone new, their Google account has a new `sub`,
+        // and must not inherit the old owner's user here.
+        if let Some(row) = &existing
+            && let Some(stored) = stored_subject(row)
+            && stored != claims.sub
+        {
+            return Err(GoogleError::SubjectChanged);
+        }
         Ok(identity(claims, email, existing, pending.invite_id))
     }
 
@@ -108,6 +117,12 @@ impl Google {
             other => Ok(other?),
         }
     }
+}
+
+/// The `sub` stored when the identity was first made.
+fn stored_subject(row: &auth_users::AuthUserRow) -> Option<String> {
+    let meta: Value = serde_json::from_str(row.provider_metadata.as_deref()?).ok()?;
+    meta.get("sub")?.as_str().map(str::to_string)
 }
 
 /// Reads `{code, state}`, or the error the provider sent back instead.
