@@ -103,6 +103,8 @@ pub struct Config {
     pub signup: SignupPolicy,
     pub session_ttl: Duration,
     pub invite_ttl: Duration,
+    /// How long a password reset link works.
+    pub reset_ttl: Duration,
     pub session_cookie: bool,
     pub google: Option<GoogleConfig>,
     pub app_url: String,
@@ -133,6 +135,7 @@ const KEYS: &[&str] = &[
     "signup",
     "session_ttl",
     "invite_ttl",
+    "reset_ttl",
     "session_cookie",
     "google_client_id",
     "google_client_secret",
@@ -238,6 +241,7 @@ impl Config {
             })?,
             session_ttl: v.parse_with("session_ttl", "7d", parse_duration)?,
             invite_ttl: v.parse_with("invite_ttl", "7d", parse_duration)?,
+            reset_ttl: v.parse_with("reset_ttl", "15m", parse_duration)?,
             session_cookie: v.parse_with("session_cookie", "true", parse_bool)?,
             google,
             app_url: parse_http_url("app_url", v.get("app_url").unwrap_or("http://127.0.0.1:8080"))?
@@ -408,6 +412,9 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.signup, SignupPolicy::Open);
         assert_eq!(c.session_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.reset_ttl, Duration::from_secs(15 * 60));
+        assert!(c.smtp_url.is_none());
+        assert_eq!(c.mail_from, "authql@localhost");
         assert!(c.session_cookie);
         assert!(c.google.is_none());
         assert_eq!(c.argon2, Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 });
