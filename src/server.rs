@@ -10,14 +10,17 @@ use actix_web::{App, HttpServer, web};
 
 use crate::auth::{Authenticator, Hasher, Registry, Throttle};
 use crate::config::Config;
-use crate::db::models::oauth_states;
+use crate::db::models::{oauth_states, one_time_tokens};
 use crate::db::{Db, DbError};
 use crate::graphql::{self, AuthqlSchema};
 use crate::http;
 use crate::invites::Invites;
+use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
+use crate::passwords::Passwords;
 use crate::sessions::Sessions;
 use crate::users::Users;
+use crate::verification::Verification;
 
 /// Everything a request may need. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +34,9 @@ pub struct AppState {
     pub users: Users,
     pub invites: Invites,
     pub metrics: Arc<Metrics>,
+    pub mailer: Mailer,
+    pub passwords: Passwords,
+    pub verification: Verification,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +47,8 @@ pub enum StartError {
     Hasher(#[from] crate::auth::HashError),
     #[error("HTTP client for identity providers: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
 }
@@ -62,6 +70,17 @@ impl AppState {
         let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
         let users = Users::new(db.clone());
         let invites = Invites::new(db.clone(), config.invite_ttl);
+        let mailer = Mailer::from_config(&config)?;
+        let window = config.throttle.window;
+        let passwords = Passwords::new(
+            db.clone(),
+            authenticator.clone(),
+            throttle.clone(),
+            mailer.clone(),
+            config.reset_ttl,
+            window,
+        );
+        let verification = Verification::new(db.clone(), mailer.clone(), window);
         Ok(AppState {
             config: Arc::new(config),
             db,
@@ -72,6 +91,9 @@ impl AppState {
             users,
             invites,
             metrics: Arc::new(Metrics::default()),
+            mailer,
+            passwords,
+            verification,
         })
     }
 }
@@ -89,6 +111,7 @@ pub fn configure(state: AppState, schema: AuthqlSchema) -> impl FnOnce(&mut web:
 pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Result<Server, StartError> {
     let schema = graphql::build_schema(state.clone());
     spawn_housekeeping(state.clone());
+    state.mailer.start();
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(http::cors(&state.config))
@@ -103,7 +126,8 @@ pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Re
     Ok(server.listen(listener).map_err(|e| StartError::Bind { addr, reason: e.to_string() })?.run())
 }
 
-/// Deletes expired sessions, old throttle entries and abandoned OAuth states now and then.
+/// Deletes expired sessions, old throttle entries, abandoned OAuth states and spent mail tokens
+/// now and then.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -117,6 +141,9 @@ fn spawn_housekeeping(state: AppState) {
             }
             if let Err(e) = state.db.write(|conn| oauth_states::delete_expired(conn, crate::db::now())).await {
                 tracing::warn!(error = %e, "could not prune expired OAuth states");
+            }
+            if let Err(e) = state.db.write(|conn| one_time_tokens::delete_expired(conn, crate::db::now())).await {
+                tracing::warn!(error = %e, "could not prune expired mail tokens");
             }
         }
     });

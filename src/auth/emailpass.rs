@@ -168,6 +168,10 @@ impl Provider for EmailPass {
         Ok(Ok(()))
     }
 
+    fn reset_entity(&self, entity_id: &str) -> Result<String, String> {
+        Email::parse(entity_id).map(|e| e.as_str().to_string()).ok_or_else(|| EMAIL_NOT_A_STRING.to_string())
+    }
+
     async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
         let new = match parse_new_password(input, "password") {
             Ok(p) => p,

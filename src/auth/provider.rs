@@ -77,6 +77,14 @@ pub trait Provider: Send + Sync {
         Ok(Err(format!("The {} provider has nothing to update", self.name())))
     }
 
+    /// The identity key a reset link may be mailed for, normalized as the provider stores
+    /// it; `Err` with a reason for people when this provider has no credentials to reset by
+    /// mail, or `entity_id` is malformed. The link goes to the identity's entity id, so only
+    /// providers whose entity ids are e-mail addresses can say yes.
+    fn reset_entity(&self, _entity_id: &str) -> Result<String, String> {
+        Err(format!("The {} provider cannot reset credentials", self.name()))
+    }
+
     /// Sets new credentials after a reset link was followed (no current ones needed).
     async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
         Ok(Err(format!("The {} provider cannot reset credentials", self.name())))

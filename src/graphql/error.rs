@@ -118,6 +118,28 @@ impl From<crate::invites::InviteError> for ApiError {
     }
 }
 
+impl From<crate::passwords::PasswordError> for ApiError {
+    fn from(e: crate::passwords::PasswordError) -> Self {
+        use crate::passwords::PasswordError;
+        match e {
+            PasswordError::Invalid(m) => ApiError::BadInput(m),
+            PasswordError::LinkInvalid => ApiError::BadInput(PasswordError::LinkInvalid.to_string()),
+            PasswordError::Auth(auth) => auth.into(),
+            PasswordError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<crate::verification::VerifyError> for ApiError {
+    fn from(e: crate::verification::VerifyError) -> Self {
+        use crate::verification::VerifyError;
+        match e {
+            VerifyError::LinkInvalid => ApiError::BadInput(VerifyError::LinkInvalid.to_string()),
+            VerifyError::Db(db) => db.into(),
+        }
+    }
+}
+
 /// What resolvers return.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
 

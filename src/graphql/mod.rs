@@ -7,9 +7,11 @@ pub mod error;
 pub mod guards;
 pub mod invites;
 pub mod loaders;
+pub mod passwords;
 pub mod sessions;
 pub mod types;
 pub mod users;
+pub mod verification;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -22,7 +24,14 @@ pub struct Query(auth::AuthQuery, sessions::SessionQuery, users::UserQueryRoot, 
 
 /// Writes: authenticate and its companions, sessions, users, invites.
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, sessions::SessionMutation, users::UserMutation, invites::InviteMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    sessions::SessionMutation,
+    users::UserMutation,
+    invites::InviteMutation,
+    passwords::PasswordMutation,
+    verification::VerificationMutation,
+);
 
 pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;
 

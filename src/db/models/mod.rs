@@ -5,5 +5,6 @@ pub mod attempts;
 pub mod auth_users;
 pub mod invites;
 pub mod oauth_states;
+pub mod one_time_tokens;
 pub mod sessions;
 pub mod users;

@@ -1,0 +1,117 @@
+//! Single-use tokens that travel by e-mail (password reset, e-mail verification): issued
+//! replacing earlier ones of the same purpose, taken exactly once, and rationed per
+//! recipient so that nobody can make the server flood a mailbox. Every function runs inside
+//! the caller's transaction.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::auth::token;
+use crate::db::models::attempts::{self, NewAttempt};
+use crate::db::models::one_time_tokens::{self, OneTimeTokenRow};
+use crate::db::{self, DbConnection, DbError};
+
+/// At most this many mails of one purpose to one recipient per throttle window
+/// (`AUTHQL_THROTTLE_WINDOW`); further requests are answered as usual and send nothing.
+pub const MAILS_PER_WINDOW: usize = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl Purpose {
+    fn as_db(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "password_reset",
+            Purpose::EmailVerification => "email_verification",
+        }
+    }
+
+    /// The `auth_attempts` scope that counts this purpose's mails.
+    fn ration_scope(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "mail_password_reset",
+            Purpose::EmailVerification => "mail_email_verification",
+        }
+    }
+}
+
+/// Counts one more mail for `subject` and says whether it may go: false once
+/// [`MAILS_PER_WINDOW`] went out within `window`.
+pub fn ration_in(
+    conn: &mut DbConnection,
+    purpose: Purpose,
+    subject: &str,
+    window: Duration,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let since = now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15));
+    if attempts::times_since(conn, purpose.ration_scope(), subject, since)?.len() >= MAILS_PER_WINDOW {
+        return Ok(false);
+    }
+    let id = db::new_id();
+    attempts::insert(conn, &NewAttempt { id: &id, scope: purpose.ration_scope(), subject, attempted_at: now })?;
+    Ok(true)
+}
+
+/// A new token for a user (and, for credentials, one identity); earlier tokens of the same
+/// purpose stop working. Returns the token, which exists only in the mail from here on.
+pub fn issue_in(
+    conn: &mut DbConnection,
+    purpose: Purpose,
+    user_id: &str,
+    auth_user_id: Option<&str>,
+    ttl: Duration,
+    now: NaiveDateTime,
+) -> Result<String, DbError> {
+    match auth_user_id {
+        Some(id) => one_time_tokens::delete_for_auth_user(conn, purpose.as_db(), id)?,
+        None => one_time_tokens::delete_for_user(conn, purpose.as_db(), user_id)?,
+    };
+    let new = token::generate();
+    let row = OneTimeTokenRow {
+        id: db::new_id(),
+        purpose: purpose.as_db().to_string(),
+        token_hash: new.hash,
+        user_id: user_id.to_string(),
+        auth_user_id: auth_user_id.map(str::to_string),
+        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
+        created_at: now,
+    };
+    one_time_tokens::insert(conn, &row)?;
+    Ok(new.token)
+}
+
+/// Spends a token: the row it stood for, if it was live; it never works again.
+pub fn take_in(
+    conn: &mut DbConnection,
+    purpose: Purpose,
+    raw: &str,
+    now: NaiveDateTime,
+) -> Result<Option<OneTimeTokenRow>, DbError> {
+    let Some(valid) = token::parse(raw) else { return Ok(None) };
+    one_time_tokens::take(conn, purpose.as_db(), &token::hash(valid), now)
+}
+
+/// Puts back a token taken by a request that then failed for a reason of its own (a
+/// refused password), so the person can try again with the same link. Not when a newer
+/// token of the same purpose was issued meanwhile: that one replaced it.
+pub fn restore_in(conn: &mut DbConnection, row: &OneTimeTokenRow) -> Result<(), DbError> {
+    let replaced = match &row.auth_user_id {
+        Some(id) => one_time_tokens::exists_for_auth_user(conn, &row.purpose, id)?,
+        None => one_time_tokens::exists_for_user(conn, &row.purpose, &row.user_id)?,
+    };
+    if !replaced {
+        one_time_tokens::insert(conn, row)?;
+    }
+    Ok(())
+}
+
+/// Forgets every token of `purpose` for an identity (its credentials changed otherwise).
+pub fn revoke_for_auth_user(conn: &mut DbConnection, purpose: Purpose, auth_user_id: &str) -> Result<(), DbError> {
+    one_time_tokens::delete_for_auth_user(conn, purpose.as_db(), auth_user_id)?;
+    Ok(())
+}

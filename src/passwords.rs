@@ -1,0 +1,182 @@
+//! Credentials after sign-up: changing them while signed in (`updateProvider`), and the
+//! forgotten-password path (`requestPasswordReset` mails a single-use link,
+//! `resetPassword` spends it). The providers own the credentials and the policy; this
+//! service owns tokens, mail and the sessions a change must end.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::auth::{AuthError, Authenticator, Throttle};
+use crate::db::models::auth_users::{self, AuthUserRow};
+use crate::db::models::{sessions, users};
+use crate::db::{self, Db, DbError};
+use crate::mail::Mailer;
+use crate::mail_tokens::{self, Purpose};
+use crate::sessions::CurrentSession;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The input was refused, with a reason for people (policy, wrong current password).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Reset link is invalid or has expired")]
+    LinkInvalid,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    db: Db,
+    authenticator: Authenticator,
+    throttle: Throttle,
+    mailer: Mailer,
+    reset_ttl: Duration,
+    /// The window mails are rationed in (the throttle's).
+    window: Duration,
+}
+
+impl Passwords {
+    pub fn new(
+        db: Db,
+        authenticator: Authenticator,
+        throttle: Throttle,
+        mailer: Mailer,
+        reset_ttl: Duration,
+        window: Duration,
+    ) -> Passwords {
+        Passwords { db, authenticator, throttle, mailer, reset_ttl, window }
+    }
+
+    /// Changes the caller's credentials with `provider` (for emailpass: the current password
+    /// and a new one), then ends every other session of theirs and any reset link in flight.
+    pub async fn update(
+        &self,
+        caller: &CurrentSession,
+        provider_name: &str,
+        input: &Value,
+    ) -> Result<(), PasswordError> {
+        let provider = self.authenticator.provider(provider_name)?;
+        let user_id = caller.user.id.clone();
+        let identity = self
+            .db
+            .read(move |conn| auth_users::for_users(conn, &[user_id]))
+            .await?
+            .into_iter()
+            .find(|a| a.provider == provider.name())
+            .ok_or_else(|| PasswordError::Invalid(format!("You do not sign in with {}", provider.name())))?;
+        provider.update(&identity, input).await?.map_err(PasswordError::Invalid)?;
+
+        let (user_id, keep, auth_user_id) = (caller.user.id.clone(), caller.session.id.clone(), identity.id.clone());
+        let ended = self
+            .db
+            .write(move |conn| {
+                mail_tokens::revoke_for_auth_user(conn, Purpose::PasswordReset, &auth_user_id)?;
+                sessions::delete_for_user_except(conn, &user_id, &keep)
+            })
+            .await?;
+        tracing::info!(user_id = %caller.user.id, provider = provider.name(), other_sessions_ended = ended, "credentials changed");
+        Ok(())
+    }
+
+    /// Mails a reset link when `entity_id` names an identity of a live user. Says nothing
+    /// either way, and does the same database work either way, so neither the answer nor its
+    /// timing tells whether the identity exists; the mail itself goes through the queue.
+    pub async fn request_reset(&self, provider_name: &str, entity_id: &str) -> Result<(), PasswordError> {
+        let provider = self.authenticator.provider(provider_name)?;
+        let entity = provider.reset_entity(entity_id).map_err(PasswordError::Invalid)?;
+        let name = provider.name();
+        let (ttl, window) = (self.reset_ttl, self.window);
+        let outcome = self
+            .db
+            .write(move |conn| {
+                let now = db::now();
+                let identity = auth_users::find(conn, name, &entity)?;
+                let user = match identity.as_ref().and_then(|a| a.user_id.as_deref()) {
+                    Some(user_id) => users::find_live(conn, user_id)?,
+                    None => None,
+                };
+                // Rationed whether or not the identity exists: the same work both ways.
+                if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &format!("{name}:{entity}"), window, now)? {
+                    return Ok(Reset::Withheld);
+                }
+                match (identity, user) {
+                    (Some(identity), Some(user)) => {
+                        let token = mail_tokens::issue_in(
+                            conn,
+                            Purpose::PasswordReset,
+                            &user.id,
+                            Some(&identity.id),
+                            ttl,
+                            now,
+                        )?;
+                        Ok(Reset::Mail { to: identity.entity_id, token, user_id: user.id })
+                    }
+                    _ => Ok(Reset::Nobody),
+                }
+            })
+            .await?;
+        match outcome {
+            Reset::Mail { to, token, user_id } => {
+                self.mailer.send_password_reset(&to, &token, ttl);
+                tracing::info!(%user_id, provider = name, "password reset link issued");
+            }
+            Reset::Withheld => tracing::info!(provider = name, "password reset mail withheld: too many requests"),
+            Reset::Nobody => {}
+        }
+        Ok(())
+    }
+
+    /// Sets new credentials with a reset token, then ends every session of the user. The
+    /// token is spent only when the new credentials were accepted.
+    pub async fn reset(&self, raw_token: &str, input: &Value) -> Result<(), PasswordError> {
+        let raw = raw_token.to_string();
+        let taken = self
+            .db
+            .write(move |conn| {
+                let Some(row) = mail_tokens::take_in(conn, Purpose::PasswordReset, &raw, db::now())? else {
+                    return Ok(None);
+                };
+                let identity = match row.auth_user_id.as_deref() {
+                    Some(id) => auth_users::find_by_id(conn, id)?,
+                    None => None,
+                };
+                let live = users::find_live(conn, &row.user_id)?.is_some();
+                Ok(identity.filter(|a| live && a.user_id.as_deref() == Some(row.user_id.as_str())).map(|a| (row, a)))
+            })
+            .await?;
+        let Some((row, identity)) = taken else { return Err(PasswordError::LinkInvalid) };
+        let provider = self.authenticator.provider(&identity.provider).map_err(|_| PasswordError::LinkInvalid)?;
+
+        let refused = match provider.reset(&identity, input).await {
+            Ok(Ok(())) => None,
+            Ok(Err(reason)) => Some(PasswordError::Invalid(reason)),
+            Err(e) => Some(e.into()),
+        };
+        if let Some(error) = refused {
+            self.db.write(move |conn| mail_tokens::restore_in(conn, &row)).await?;
+            return Err(error);
+        }
+
+        let user_id = row.user_id.clone();
+        let ended = self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await?;
+        // Whoever was locked out by failed sign-ins has just proved they own the account.
+        self.throttle.record_success(&account_key(&identity)).await?;
+        tracing::info!(user_id = %row.user_id, provider = %identity.provider, sessions_ended = ended, "password reset");
+        Ok(())
+    }
+}
+
+enum Reset {
+    Mail { to: String, token: String, user_id: String },
+    Withheld,
+    Nobody,
+}
+
+/// The throttle's name for an identity (the one providers use for failed sign-ins).
+fn account_key(identity: &AuthUserRow) -> String {
+    format!("{}:{}", identity.provider, identity.entity_id)
+}
