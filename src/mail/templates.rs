@@ -53,7 +53,7 @@ pub fn password_reset(app_url: &str, token: &str, valid_for_minutes: u64) -> Let
             "To choose a new password, open this link:",
         ],
         &[
-            &format!("The link works once, for {valid_for_minutes} minutes."),
+            &format!("The link works once, for {}.", minutes(valid_for_minutes)),
             "If you did not ask for this, ignore this e-mail: your password stays as it is.",
         ],
     )
@@ -70,6 +70,15 @@ pub fn email_verification(app_url: &str, token: &str) -> Letter {
         // hand them a verified account, so the owner is told not to.
         &["If you did not create an account, do not open the link; ignore this e-mail."],
     )
+}
+
+/// "1 minute", "15 minutes", "3 hours".
+fn minutes(n: u64) -> String {
+    match n {
+        1 => "1 minute".into(),
+        n if n >= 120 && n % 60 == 0 => format!("{} hours", n / 60),
+        n => format!("{n} minutes"),
+    }
 }
 
 fn letter(kind: &'static str, subject: &str, link: &str, before: &[&str], after: &[&str]) -> Letter {
@@ -136,7 +145,9 @@ mod tests {
             assert!(l.html.contains(&format!("href=\"{}\"", l.link)), "{}", l.kind);
         }
         assert!(invite("http://a", "t", Role::Admin).text.contains("administrator"));
-        assert!(password_reset("http://a", "t", 15).text.contains("15 minutes"));
+        assert!(password_reset("http://a", "t", 15).text.contains("for 15 minutes."));
+        assert!(password_reset("http://a", "t", 1).text.contains("for 1 minute."));
+        assert!(password_reset("http://a", "t", 180).text.contains("for 3 hours."));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod fake_issuer;
 mod helpers;
 mod peers;
+mod smtp;
 
 mod authenticate;
 mod cli;
@@ -16,5 +17,7 @@ mod google;
 mod hardening;
 mod instances;
 mod invites;
+mod mail;
+mod passwords;
 mod sessions;
 mod users;
