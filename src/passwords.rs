@@ -78,7 +78,13 @@ impl Passwords {
                 sessions::delete_for_user_except(conn, &user_id, &keep)
             })
             .await?;
-        tracing::info!(user_id = %caller.user.id, provider = provider.name(), other_sessions_ended = ended, "credentials changed");
+        tracing::info!(
+            target: "audit",
+            event = "credentials_changed",
+            user_id = %caller.user.id,
+            provider = provider.name(),
+            other_sessions_ended = ended
+        );
         Ok(())
     }
 
@@ -122,9 +128,9 @@ impl Passwords {
         match outcome {
             Reset::Mail { to, token, user_id } => {
                 self.mailer.send_password_reset(&to, &token, ttl);
-                tracing::info!(%user_id, provider = name, "password reset link issued");
+                tracing::info!(target: "audit", event = "password_reset_requested", %user_id, provider = name);
             }
-            Reset::Withheld => tracing::info!(provider = name, "password reset mail withheld: too many requests"),
+            Reset::Withheld => tracing::info!(target: "audit", event = "password_reset_withheld", provider = name),
             Reset::Nobody => {}
         }
         Ok(())
@@ -165,7 +171,13 @@ impl Passwords {
         let ended = self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await?;
         // Whoever was locked out by failed sign-ins has just proved they own the account.
         self.throttle.record_success(&account_key(&identity)).await?;
-        tracing::info!(user_id = %row.user_id, provider = %identity.provider, sessions_ended = ended, "password reset");
+        tracing::info!(
+            target: "audit",
+            event = "password_reset",
+            user_id = %row.user_id,
+            provider = %identity.provider,
+            sessions_ended = ended
+        );
         Ok(())
     }
 }

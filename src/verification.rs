@@ -58,10 +58,10 @@ impl Verification {
         match issued {
             Some((to, token)) => {
                 self.mailer.send_email_verification(&to, &token);
-                tracing::info!(user_id = %user.id, "e-mail verification link issued");
+                tracing::info!(target: "audit", event = "email_verification_requested", user_id = %user.id);
             }
             None => {
-                tracing::info!(user_id = %user.id, "no verification link sent: verified already, or too many requests")
+                tracing::info!(target: "audit", event = "email_verification_withheld", user_id = %user.id)
             }
         }
         Ok(())
@@ -83,7 +83,7 @@ impl Verification {
             })
             .await?;
         let user_id = verified.ok_or(VerifyError::LinkInvalid)?;
-        tracing::info!(%user_id, "e-mail address verified");
+        tracing::info!(target: "audit", event = "email_verified", %user_id);
         Ok(())
     }
 }

@@ -92,11 +92,26 @@ impl Transport {
                 Err(_) => ("timed out".to_string(), false),
             };
             if permanent || attempt >= retry.attempts {
-                tracing::error!(target: "authql::mail", kind, to = %to, attempt, %error, "e-mail could not be sent; giving up");
+                tracing::error!(
+                    target: "authql::mail",
+                    kind,
+                    to = %to,
+                    attempt,
+                    %error,
+                    "e-mail could not be sent; giving up"
+                );
                 return;
             }
             let wait = retry.delay_after(attempt);
-            tracing::warn!(target: "authql::mail", kind, to = %to, attempt, %error, retry_in_ms = wait.as_millis() as u64, "e-mail not sent yet; will retry");
+            tracing::warn!(
+                target: "authql::mail",
+                kind,
+                to = %to,
+                attempt,
+                %error,
+                retry_in_ms = wait.as_millis() as u64,
+                "e-mail not sent yet; will retry"
+            );
             tokio::time::sleep(wait).await;
         }
     }
