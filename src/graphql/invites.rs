@@ -118,13 +118,17 @@ impl InviteMutation {
             .await
             .api()?;
         tracing::info!(target: "audit", event = "invite_created", invite_id = %issued.row.id, by = %caller.user.id);
+        state.mailer.send_invite(&issued.row.email, &issued.token, users::Role::from_db(&issued.row.role));
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
     /// A new token and expiry for an open invite; the old token stops working (admin).
     #[graphql(guard = "RequireAdmin")]
     async fn refresh_invite_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Invite> {
-        let issued = ctx.state().invites.refresh(&id).await.api()?;
+        let state = ctx.state();
+        let issued = state.invites.refresh(&id).await.api()?;
+        // The old link is dead; the person gets the new one.
+        state.mailer.send_invite(&issued.row.email, &issued.token, users::Role::from_db(&issued.row.role));
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 

@@ -174,3 +174,24 @@ async fn closed_policy_refuses_even_invites(backend: Backend) {
     assert_eq!(accept(&app, &token, json!({ "password": "eve's pass phrase" })).await["error"], "Sign-up is closed");
 }
 both!(closed_policy_refuses_even_invites);
+
+async fn invite_mail_carries_a_working_link_and_refresh_mails_a_new_one(backend: Backend) {
+    let (app, sink) = crate::passwords::app_with_mail(backend).await;
+    let (admin, _) = app.admin("boss@example.com").await;
+    let body = create(&app, &admin, json!({ "email": "fern@example.com", "role": "ADMIN" })).await;
+    let id = body["data"]["createInvite"]["id"].clone();
+    let mail = sink.wait_for_nth(1, "fern@example.com").await;
+    let first = mail.token(crate::passwords::APP_URL, "/invite");
+    assert_eq!(first, body["data"]["createInvite"]["token"].as_str().unwrap(), "the mailed link is the invite's token");
+
+    app.gql_as(&admin, "mutation($id: ID!) { refreshInviteToken(id: $id) { id } }", json!({ "id": id })).await;
+    let second = sink.wait_for_nth(2, "fern@example.com").await.token(crate::passwords::APP_URL, "/invite");
+    assert_ne!(first, second);
+    assert_eq!(
+        accept(&app, &first, json!({ "password": "fern's pass phrase" })).await["error"],
+        "Invite is invalid or has expired"
+    );
+    let r = accept(&app, &second, json!({ "password": "fern's pass phrase" })).await;
+    assert_eq!((r["success"].clone(), r["user"]["role"].clone()), (json!(true), json!("ADMIN")), "{r}");
+}
+both!(invite_mail_carries_a_working_link_and_refresh_mails_a_new_one);
