@@ -1,0 +1,188 @@
+// The browser tests' harness: a real `authql serve` on a fresh SQLite file, and Debian's
+// Chromium driven by playwright-core (which never downloads a browser of its own here).
+
+import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SCREENSHOTS = path.join(ROOT, 'test-artifacts', 'screenshots');
+const LOG = path.join(ROOT, 'test-artifacts', 'browser-authql.log');
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** The authql binary: $AUTHQL_BIN, else the newest of the release and debug builds. */
+export function authqlBinary() {
+  if (process.env.AUTHQL_BIN) return path.resolve(process.env.AUTHQL_BIN);
+  const target = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
+  const builds = ['release', 'debug']
+    .map((profile) => path.join(target, profile, 'authql'))
+    .filter((p) => fs.existsSync(p))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (builds.length === 0) throw new Error(`no authql binary under ${target}: run \`cargo build\` first`);
+  return builds[0];
+}
+
+/** The environment for the binary: only the settings given, none inherited from the caller. */
+function authqlEnv(dir, extra = {}) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTHQL_')));
+  return {
+    ...env,
+    AUTHQL_DATABASE_URL: `sqlite://${path.join(dir, 'authql.db')}`,
+    AUTHQL_BIND: '127.0.0.1:0',
+    AUTHQL_LOG: 'warn',
+    ...extra,
+  };
+}
+
+/** Starts `authql serve` and waits for the address it prints. */
+export async function startServer(extra = {}) {
+  const bin = authqlBinary();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authql-browser-'));
+  const env = authqlEnv(dir, extra);
+  fs.mkdirSync(path.dirname(LOG), { recursive: true });
+  const log = fs.createWriteStream(LOG);
+  const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.pipe(log);
+  const url = await new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`authql did not start in 30 s:\n${seen}`)), 30_000);
+    child.on('exit', (code) => reject(new Error(`authql exited (${code}) before listening:\n${seen}`)));
+    child.stdout.on('data', (chunk) => {
+      log.write(chunk);
+      seen += chunk;
+      const m = /authql listening on (http:\/\/\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  child.stdout.pipe(log);
+  return {
+    url,
+    bin,
+    /** Runs an `authql` command (e.g. `user create`) on the same database. */
+    cli: (args) => promisify(execFile)(bin, args, { env }),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Every browser context alike, so screenshots compare run to run.
+const CONTEXT = { viewport: { width: 1000, height: 760 }, locale: 'en-GB', timezoneId: 'UTC' };
+// Fail a step in seconds rather than hang the suite.
+const STEP_TIMEOUT_MS = 15_000;
+
+/**
+ * Launches Chromium on a fresh profile directory (removed on close). `context` is its first
+ * browser context; `newContext()` opens another, as a second device would be.
+ */
+export async function launchBrowser() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'authql-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    ...CONTEXT,
+  });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const browser = context.browser();
+  return {
+    context,
+    async newContext(options = {}) {
+      const other = await browser.newContext({ ...CONTEXT, ...options });
+      other.setDefaultTimeout(STEP_TIMEOUT_MS);
+      return other;
+    },
+    async close() {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Empties the screenshot folder, so what is there after a run is that run's. */
+export function resetScreenshots() {
+  fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+}
+
+let shot = 0;
+
+/** Writes a numbered full-page screenshot of `page`. */
+export async function screenshot(page, name) {
+  shot += 1;
+  const file = path.join(SCREENSHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/**
+ * Watches a page for what a strict, self-contained app must never do: load from another
+ * origin, break its CSP, throw, log an error, or get a 4xx/5xx (but for `allowMissing` paths).
+ * `problems()` lists what was seen.
+ */
+export function watch(page, origin, { allowMissing = [] } = {}) {
+  const seen = [];
+  const onResponse = (resp) => {
+    const url = new URL(resp.url());
+    if (resp.status() >= 400 && !allowMissing.includes(url.pathname)) seen.push(`${resp.status()} for ${resp.url()}`);
+  };
+  const onRequest = (req) => {
+    const url = req.url();
+    if (!url.startsWith(`${origin}/`) && !url.startsWith('data:')) seen.push(`request to another origin: ${url}`);
+  };
+  const onError = (err) => seen.push(`uncaught: ${err.message}`);
+  const onConsole = (msg) => {
+    // Failed loads are reported (with their URL) by onResponse.
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+      seen.push(`console error: ${msg.text()}`);
+    }
+  };
+  page.on('request', onRequest);
+  page.on('response', onResponse);
+  page.on('pageerror', onError);
+  page.on('console', onConsole);
+  return {
+    /** What went wrong so far; stops watching. */
+    problems() {
+      page.off('request', onRequest);
+      page.off('response', onResponse);
+      page.off('pageerror', onError);
+      page.off('console', onConsole);
+      return seen.splice(0);
+    },
+  };
+}
+
+/** POSTs a GraphQL operation from node (as an API client would); returns `data`. */
+export async function gql(url, query, variables = {}, token = null) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const resp = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  const body = await resp.json();
+  if (body.errors) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
