@@ -26,9 +26,16 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** The authql binary: $AUTHQL_BIN, else the newest of the release and debug builds. */
+/**
+ * The authql binary: $AUTHQL_BIN (a relative path is taken from the repository root, since
+ * the scripts change directory), else the newest of the release and debug builds.
+ */
 export function authqlBinary() {
-  if (process.env.AUTHQL_BIN) return path.resolve(process.env.AUTHQL_BIN);
+  if (process.env.AUTHQL_BIN) {
+    const bin = path.resolve(ROOT, process.env.AUTHQL_BIN);
+    if (!fs.existsSync(bin)) throw new Error(`AUTHQL_BIN names no file: ${bin}`);
+    return bin;
+  }
   const target = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
   const builds = ['release', 'debug']
     .map((profile) => path.join(target, profile, 'authql'))
@@ -59,21 +66,31 @@ export async function startServer(extra = {}) {
   const log = fs.createWriteStream(LOG);
   const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.pipe(log);
-  const url = await new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`authql did not start in 30 s:\n${seen}`)), 30_000);
+    child.on('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)));
     child.on('exit', (code) => reject(new Error(`authql exited (${code}) before listening:\n${seen}`)));
+    let waiting = true;
     child.stdout.on('data', (chunk) => {
       log.write(chunk);
+      if (!waiting) return;
       seen += chunk;
       const m = /authql listening on (http:\/\/\S+)/.exec(seen);
       if (m) {
+        waiting = false;
         clearTimeout(timer);
         resolve(m[1]);
       }
     });
   });
-  child.stdout.pipe(log);
+  let url;
+  try {
+    url = await listening;
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
   return {
     url,
     bin,
