@@ -52,6 +52,8 @@ async fn the_api_keeps_its_routes_beside_the_app() {
     assert!(graphiql.contains("/graphiql/assets/graphiql.min.js"), "GraphiQL, not the app");
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("authql_http_requests_total"), "Prometheus text, not the app");
 }
 
 #[tokio::test]
