@@ -292,7 +292,8 @@ async function callbackPage(params) {
   const providerError = params.get('error');
   if (providerError) {
     title.textContent = 'Sign-in was not completed';
-    setStatus(status, 'error', `Google answered: ${params.get('error_description') || providerError}.`);
+    const said = (params.get('error_description') || providerError).replace(/\.$/, '');
+    setStatus(status, 'error', `Google answered: ${said}.`);
     main.append(h('p', {}, link('/', 'Back to sign-in')));
     return;
   }

@@ -1,25 +1,25 @@
 // authql in a real browser: GraphiQL, and the web app (examples/web) from sign-up to invites.
 // One server and one Chromium for the whole file; the tests run in order and tell one story
 // (sign up, sign out, sign in, a second device, revoke, an invite), each leaving a screenshot
-// in test-artifacts/screenshots/.
+// in test-artifacts/screenshots/ (app-NN-*.png).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { gql, launchBrowser, resetScreenshots, screenshot, startServer, watch } from './harness.mjs';
+import { gql, launchBrowser, screenshots, startServer, watch } from './harness.mjs';
 
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery staple';
 const SECOND_DEVICE_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const COOKIE = 'authql_session';
 
+const screenshot = screenshots('app');
 let server;
 let chrome;
 let page; // the first browser's tab, signed in through most of the story
 
 before(async () => {
-  resetScreenshots();
-  server = await startServer();
+  server = await startServer('app');
   chrome = await launchBrowser();
   page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
 }, { timeout: 60_000 });
@@ -89,7 +89,7 @@ story('the app signs a new person up with e-mail and password', async () => {
   await page.goto(`${server.url}/`);
   await page.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Sign in with Google' }).count(), 0, 'no google provider: no button');
-  await screenshot(page, 'app-sign-in-form');
+  await screenshot(page, 'sign-in-form');
 
   await signIn(page, EMAIL, PASSWORD);
   await page.getByRole('heading', { name: 'You are signed in' }).waitFor();
@@ -100,7 +100,7 @@ story('the app signs a new person up with e-mail and password', async () => {
   const rows = await sessionRows(page);
   assert.equal(await rows.count(), 1);
   assert.match(await rows.first().innerText(), /This browser/);
-  await screenshot(page, 'app-signed-up');
+  await screenshot(page, 'signed-up');
 
   // The session lives in an HttpOnly cookie; the app keeps nothing in storage.
   const cookie = await cookieToken(chrome.context);
@@ -123,16 +123,16 @@ story('the app signs out, shows a wrong password plainly, and signs back in', as
   assert.match(await statusText(page), /You are signed out/);
   assert.equal(await cookieToken(chrome.context), undefined, 'the cookie is cleared');
   assert.equal((await gql(server.url, '{ me { email } }', {}, before.value)).me, null, 'and the session is revoked');
-  await screenshot(page, 'app-signed-out');
+  await screenshot(page, 'signed-out');
 
   await signIn(page, EMAIL, 'not the password at all');
   await page.locator('.status.error').filter({ hasText: 'Invalid email or password' }).waitFor();
-  await screenshot(page, 'app-wrong-password');
+  await screenshot(page, 'wrong-password');
 
   await signIn(page, EMAIL, PASSWORD);
   await page.getByRole('heading', { name: 'You are signed in' }).waitFor();
   assert.equal(await (await sessionRows(page)).count(), 1);
-  await screenshot(page, 'app-signed-in');
+  await screenshot(page, 'signed-in');
 });
 
 story('a second browser signs in; both see two sessions; one is revoked', async () => {
@@ -146,7 +146,7 @@ story('a second browser signs in; both see two sessions; one is revoked', async 
     const theirs = await sessionRows(tab);
     assert.equal(await theirs.count(), 2);
     assert.match(await theirs.filter({ hasText: 'This browser' }).innerText(), /Firefox on Windows/);
-    await screenshot(tab, 'app-second-browser-two-sessions');
+    await screenshot(tab, 'second-browser-two-sessions');
 
     await page.reload();
     const rows = await sessionRows(page);
@@ -154,18 +154,18 @@ story('a second browser signs in; both see two sessions; one is revoked', async 
     const other = rows.filter({ hasText: 'Firefox on Windows' });
     assert.equal(await other.filter({ hasText: 'This browser' }).count(), 0);
     assert.match(await other.innerText(), /rv:128\.0\) Gecko/, 'the full user agent is shown');
-    await screenshot(page, 'app-two-sessions');
+    await screenshot(page, 'two-sessions');
 
     await other.getByRole('button', { name: /^Revoke/ }).click();
     await page.locator('.status.success').filter({ hasText: 'Session revoked.' }).waitFor();
     assert.equal(await (await sessionRows(page)).count(), 1);
     assert.match(await (await sessionRows(page)).innerText(), /This browser/);
-    await screenshot(page, 'app-revoked-one');
+    await screenshot(page, 'revoked-one');
 
     // The revoked browser is signed out at its next request.
     await tab.reload();
     await tab.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
-    await screenshot(tab, 'app-second-browser-revoked');
+    await screenshot(tab, 'second-browser-revoked');
     assert.deepEqual(secondWatcher.problems(), []);
   } finally {
     await second.close();

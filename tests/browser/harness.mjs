@@ -3,6 +3,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SCREENSHOTS = path.join(ROOT, 'test-artifacts', 'screenshots');
-const LOG = path.join(ROOT, 'test-artifacts', 'browser-authql.log');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -57,13 +58,16 @@ function authqlEnv(dir, extra = {}) {
   };
 }
 
-/** Starts `authql serve` and waits for the address it prints. */
-export async function startServer(extra = {}) {
+/**
+ * Starts `authql serve` with `extra` settings and waits for the address it prints. Its output
+ * goes to test-artifacts/browser-<name>.log.
+ */
+export async function startServer(name, extra = {}) {
   const bin = authqlBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authql-browser-'));
   const env = authqlEnv(dir, extra);
-  fs.mkdirSync(path.dirname(LOG), { recursive: true });
-  const log = fs.createWriteStream(LOG);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const log = fs.createWriteStream(path.join(ARTIFACTS, `browser-${name}.log`));
   const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.pipe(log);
   const listening = new Promise((resolve, reject) => {
@@ -140,28 +144,95 @@ export async function launchBrowser() {
   };
 }
 
-/** Empties the screenshot folder, so what is there after a run is that run's. */
-export function resetScreenshots() {
-  fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
+/**
+ * A test file's screenshots: `<prefix>-NN-<name>.png`, numbered in the order taken. The
+ * file's earlier screenshots are removed first, so what is there is this run's.
+ */
+export function screenshots(prefix) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SCREENSHOTS)) {
+    if (f.startsWith(`${prefix}-`)) fs.rmSync(path.join(SCREENSHOTS, f));
+  }
+  let n = 0;
+  return async function screenshot(page, name) {
+    n += 1;
+    const file = path.join(SCREENSHOTS, `${prefix}-${String(n).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+  };
 }
 
-let shot = 0;
+/** A free loopback port (for a server whose own URL must be known before it starts). */
+export async function freePort() {
+  const srv = net.createServer();
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
 
-/** Writes a numbered full-page screenshot of `page`. */
-export async function screenshot(page, name) {
-  shot += 1;
-  const file = path.join(SCREENSHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
+/** Where `cargo test` installs oidc-provider-mock; null before it has. */
+export function oidcProviderBinary() {
+  const target = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
+  const bin = path.join(target, 'test-peers', 'venv', 'bin', 'oidc-provider-mock');
+  return fs.existsSync(bin) ? bin : null;
+}
+
+/**
+ * Starts `oidc-provider-mock`, a real OpenID Connect provider, to stand in for Google. It is
+ * the one tests/api uses, from the virtualenv `cargo test` installs under
+ * target/test-peers (pinned in tests/api/peers.rs); null when that is not there yet.
+ */
+export async function startOidcProvider() {
+  const bin = oidcProviderBinary();
+  if (!bin) return null;
+  const child = spawn(bin, ['--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const issuer = await new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`oidc-provider-mock did not start in 30 s:\n${seen}`)), 30_000);
+    child.on('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)));
+    child.on('exit', (code) => reject(new Error(`oidc-provider-mock exited (${code}):\n${seen}`)));
+    // It reports its address on stderr only: `... Uvicorn running on http://127.0.0.1:PORT (...)`.
+    child.stderr.on('data', (chunk) => {
+      seen += chunk;
+      const m = /Uvicorn running on (http:\/\/\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  }).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return {
+    issuer,
+    /** Sets the claims the provider reports for `sub`. */
+    async setUser(sub, claims) {
+      const resp = await fetch(`${issuer}/users/${encodeURIComponent(sub)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(claims),
+      });
+      if (resp.status !== 204) throw new Error(`oidc-provider-mock: PUT /users answered ${resp.status}`);
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
 }
 
 /**
  * Watches a page for what a strict, self-contained app must never do: load from another
- * origin, break its CSP, throw, log an error, or get a 4xx/5xx (but for `allowMissing` paths).
+ * origin (but `allowOrigins`, e.g. an identity provider the app sends the browser to, whose
+ * own pages are not judged), break its CSP, throw, log an error, or get a 4xx/5xx (but for `allowMissing` paths).
  * `problems()` lists what was seen.
  */
-export function watch(page, origin, { allowMissing = [] } = {}) {
+export function watch(page, origin, { allowMissing = [], allowOrigins = [] } = {}) {
   const seen = [];
   const onResponse = (resp) => {
     const url = new URL(resp.url());
@@ -169,7 +240,11 @@ export function watch(page, origin, { allowMissing = [] } = {}) {
   };
   const onRequest = (req) => {
     const url = req.url();
-    if (!url.startsWith(`${origin}/`) && !url.startsWith('data:')) seen.push(`request to another origin: ${url}`);
+    // What an allowed site's own pages load is that site's business, not authql's.
+    const from = req.frame().url();
+    if (allowOrigins.some((o) => from.startsWith(`${o}/`))) return;
+    const allowed = [origin, ...allowOrigins].some((o) => url.startsWith(`${o}/`)) || url.startsWith('data:');
+    if (!allowed) seen.push(`request to another origin: ${url}`);
   };
   const onError = (err) => seen.push(`uncaught: ${err.message}`);
   const onConsole = (msg) => {
