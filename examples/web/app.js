@@ -212,7 +212,7 @@ async function signedInPage(me) {
     h('h2', {}, 'Your sessions'),
     h('p', { class: 'muted' }, 'Every browser or client signed in to your account. Revoke any you do not recognise.'),
     sessions,
-    changePassword(),
+    changePassword(() => loadSessions(sessions, status)),
   );
   await loadSessions(sessions, status);
 }
@@ -267,7 +267,8 @@ async function loadSessions(container, status) {
   );
 }
 
-function changePassword() {
+/** The change-password form; `onChanged` runs after a change (other sessions have ended). */
+function changePassword(onChanged) {
   const status = statusBox();
   const current = field('Current password', { type: 'password', name: 'current-password', autocomplete: 'current-password', required: true });
   const next = newPasswordField('New password');
@@ -280,6 +281,7 @@ function changePassword() {
     );
     if (!ok) throw new ApiError('The password was not changed. Check your current password.');
     form.reset();
+    await onChanged();
     return 'Your password is changed. Your other sessions were signed out.';
   });
   return h('details', { class: 'more' }, h('summary', {}, 'Change your password'), form);
@@ -395,7 +397,7 @@ function resetPasswordPage(params) {
     if (!ok) throw new ApiError('This reset link is invalid, already used or has expired. Ask for a new one on the sign-in page.');
     form.remove();
     main.append(h('p', {}, link('/', 'Sign in with your new password')));
-    return 'Your password is changed. Every other session of your account was signed out.';
+    return 'Your password is changed, and every session of your account was signed out.';
   });
   show(h('h1', { tabindex: '-1' }, 'Reset your password'), h('p', { class: 'muted' }, 'Choose a new password: 8 to 128 characters; common passwords are refused.'), status, form);
 }

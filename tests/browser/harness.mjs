@@ -53,7 +53,10 @@ function authqlEnv(dir, extra = {}) {
     ...env,
     AUTHQL_DATABASE_URL: `sqlite://${path.join(dir, 'authql.db')}`,
     AUTHQL_BIND: '127.0.0.1:0',
-    AUTHQL_LOG: 'warn',
+    // Without AUTHQL_SMTP_URL, e-mails are logged (with their links) by authql::mail: the
+    // tests read the links there, as a developer would.
+    AUTHQL_LOG: 'warn,authql::mail=info',
+    AUTHQL_LOG_FORMAT: 'json',
     ...extra,
   };
 }
@@ -69,7 +72,21 @@ export async function startServer(name, extra = {}) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const log = fs.createWriteStream(path.join(ARTIFACTS, `browser-${name}.log`));
   const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.pipe(log);
+  const mails = [];
+  let partial = '';
+  child.stderr.on('data', (chunk) => {
+    log.write(chunk);
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      try {
+        const event = JSON.parse(line);
+        if (event.target === 'authql::mail' && event.link) mails.push(event);
+      } catch {
+        // Not a JSON log line (e.g. a panic message): it is in the log file.
+      }
+    }
+  });
   const listening = new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`authql did not start in 30 s:\n${seen}`)), 30_000);
@@ -98,6 +115,16 @@ export async function startServer(name, extra = {}) {
   return {
     url,
     bin,
+    /** The link of the latest e-mail of `kind` (e.g. password_reset) to `to`, waiting for it. */
+    async mailLink(kind, to, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const mail = mails.findLast((m) => m.kind === kind && m.to === to);
+        if (mail) return mail.link;
+        if (Date.now() > deadline) throw new Error(`no ${kind} e-mail to ${to} in the log within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
     /** Runs an `authql` command (e.g. `user create`) on the same database. */
     cli: (args) => promisify(execFile)(bin, args, { env }),
     async stop() {
