@@ -126,6 +126,8 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Origins (scheme://host[:port]) whose pages may call the API with credentials.
     pub cors_origins: Vec<String>,
+    /// Serve the web app (examples/web) at `/` and its pages.
+    pub ui: bool,
 }
 
 /// Every key, as written in `authql.toml` (the variable is `AUTHQL_` + upper case).
@@ -160,6 +162,7 @@ const KEYS: &[&str] = &[
     "introspection",
     "trust_proxy",
     "cors_origins",
+    "ui",
 ];
 
 /// Variables that are not settings but steer where settings come from.
@@ -287,6 +290,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|o| parse_origin("cors_origins", o))
                 .collect::<Result<_, _>>()?,
+            ui: v.parse_with("ui", "true", parse_bool)?,
         };
         Ok(config)
     }
@@ -420,6 +424,15 @@ mod tests {
         assert_eq!(c.argon2, Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 });
         assert_eq!(c.throttle.account_max, 5);
         assert_eq!(c.throttle.window, Duration::from_secs(900));
+        assert!(c.ui);
+    }
+
+    #[test]
+    fn the_web_app_can_be_turned_off() {
+        let c = Config::from_sources(None, env(&[("AUTHQL_UI", "false")])).expect("valid");
+        assert!(!c.ui);
+        let err = Config::from_sources(None, env(&[("AUTHQL_UI", "sometimes")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_UI"), "{err}");
     }
 
     #[test]

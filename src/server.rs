@@ -101,8 +101,8 @@ impl AppState {
 /// Registers every route on an actix service config.
 pub fn configure(state: AppState, schema: AuthqlSchema) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
+        http::routes(cfg, &state.config);
         cfg.app_data(web::Data::new(state)).app_data(web::Data::new(schema));
-        http::routes(cfg);
     }
 }
 

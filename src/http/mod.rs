@@ -1,4 +1,4 @@
-//! actix glue only: routes, credentials, health and the playground.
+//! actix glue only: routes, credentials, health, the playground and the web app.
 
 pub mod credentials;
 pub mod graphiql;
@@ -6,8 +6,11 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod web_ui;
 
 use actix_web::web;
+
+use crate::config::Config;
 
 /// Request bodies larger than this are refused before parsing (413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -33,7 +36,7 @@ pub fn cors(config: &crate::config::Config) -> actix_cors::Cors {
     cors
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
         .service(
             web::resource("/graphql")
@@ -46,4 +49,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics));
+    // Registered last: actix takes the first match, so should a page ever share a path with
+    // the API (or a route added above), the API wins.
+    if config.ui {
+        web_ui::routes(cfg);
+    }
 }

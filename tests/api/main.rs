@@ -21,3 +21,4 @@ mod mail;
 mod passwords;
 mod sessions;
 mod users;
+mod web_ui;

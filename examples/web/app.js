@@ -1,0 +1,573 @@
+// The authql web app: sign-up and sign-in, "Sign in with Google", the signed-in view with
+// sessions, invites, password reset and e-mail verification. Plain DOM, no framework, no
+// build step. Pages are built with createElement and textContent only (never innerHTML with
+// data), so nothing a server or a URL says can turn into markup.
+
+import { ApiError, gql } from './api.js';
+
+// ---------------------------------------------------------------------------------------
+// GraphQL operations. The token is never asked for: the cookie carries the session.
+
+const USER_FIELDS = 'id email role emailVerified firstName lastName';
+
+const Q_HOME = `query Home { authProviders me { ${USER_FIELDS} } }`;
+const Q_SESSIONS = 'query Sessions { sessions { id createdAt expiresAt userAgent current } }';
+const M_AUTHENTICATE = `mutation Authenticate($provider: String!, $input: JSON!) {
+  authenticate(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+}`;
+const M_CALLBACK = `mutation Callback($provider: String!, $input: JSON!) {
+  validateCallback(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+}`;
+const Q_INVITE = `query Invite($token: String!) {
+  authProviders
+  invite(token: $token) { email role accepted expiresAt }
+  me { ${USER_FIELDS} }
+}`;
+const M_ACCEPT_INVITE = `mutation AcceptInvite($token: String!, $provider: String!, $input: JSON!) {
+  acceptInvite(token: $token, provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+}`;
+const M_LOGOUT = 'mutation Logout { logout }';
+const M_REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
+const M_REQUEST_RESET = `mutation RequestReset($entityId: String!) {
+  requestPasswordReset(provider: "emailpass", entityId: $entityId)
+}`;
+const M_RESET = 'mutation Reset($token: String!, $input: JSON!) { resetPassword(token: $token, input: $input) }';
+const M_REQUEST_VERIFICATION = 'mutation RequestVerification { requestEmailVerification }';
+const M_VERIFY = 'mutation Verify($token: String!) { verifyEmail(token: $token) }';
+const M_CHANGE_PASSWORD = `mutation ChangePassword($input: JSON!) {
+  updateProvider(provider: "emailpass", input: $input)
+}`;
+
+// ---------------------------------------------------------------------------------------
+// Routing: the server answers each of these paths with this same page.
+
+const ROUTES = {
+  '/': homePage,
+  '/auth/callback': callbackPage,
+  '/invite': invitePage,
+  '/reset-password': resetPasswordPage,
+  '/verify-email': verifyEmailPage,
+};
+
+const main = document.getElementById('main');
+// A message to show on the next page (e.g. "You are signed out."), shown once.
+let flash = null;
+let firstRender = true;
+
+/** Shows `path`; `replace` when the page left behind must not come back with Back (a used token). */
+function navigate(path, message = null, { replace = false } = {}) {
+  flash = message;
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+async function render() {
+  const page = ROUTES[location.pathname] ?? notFoundPage;
+  const params = new URLSearchParams(location.search);
+  try {
+    await page(params);
+  } catch (e) {
+    show(h('h1', {}, 'Something went wrong'), alertBox(e), h('p', {}, link('/', 'Back to the start')));
+  }
+  if (!firstRender) {
+    // Move focus to the new page's heading, so a screen reader announces the change.
+    main.querySelector('h1')?.focus();
+  }
+  firstRender = false;
+}
+
+document.addEventListener('click', (event) => {
+  const a = event.target.closest?.('a[data-link]');
+  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  event.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', () => render());
+
+// ---------------------------------------------------------------------------------------
+// Pages
+
+async function homePage() {
+  const { authProviders, me } = await gql(Q_HOME);
+  if (me) {
+    await signedInPage(me);
+  } else {
+    signInPage(authProviders);
+  }
+}
+
+function signInPage(providers) {
+  const status = statusBox();
+  const email = field('E-mail', { type: 'email', name: 'email', autocomplete: 'username', required: true });
+  const password = field('Password', {
+    type: 'password',
+    name: 'password',
+    autocomplete: 'current-password',
+    required: true,
+  });
+  const form = h(
+    'form',
+    { class: 'stack', 'aria-label': 'Sign in or create an account' },
+    email.wrap,
+    password.wrap,
+    h('button', { type: 'submit', class: 'primary' }, 'Continue'),
+  );
+  onSubmit(form, status, async () => {
+    const { authenticate: r } = await gql(M_AUTHENTICATE, {
+      provider: 'emailpass',
+      input: { email: email.input.value, password: password.input.value },
+    });
+    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
+    navigate('/', `Signed in as ${r.user.email}.`);
+  });
+
+  const google = providers.includes('google')
+    ? [
+        h('p', { class: 'divider' }, h('span', {}, 'or')),
+        button('Sign in with Google', { class: 'google' }, async (btn) => {
+          await busy(btn, status, async () => {
+            const { authenticate: r } = await gql(M_AUTHENTICATE, { provider: 'google', input: {} });
+            followLocation(r);
+          });
+        }),
+      ]
+    : [];
+
+  show(
+    h('h1', { tabindex: '-1' }, 'Sign in or create an account'),
+    h('p', { class: 'muted' }, 'Use your e-mail address and a password. If you have no account yet, this creates one.'),
+    flashBox(),
+    status,
+    form,
+    ...google,
+    forgotPassword(email.input),
+  );
+}
+
+/** "Forgot your password?": asks the server to mail a reset link. */
+function forgotPassword(signInEmail) {
+  const status = statusBox();
+  const email = field('E-mail', { type: 'email', name: 'reset-email', autocomplete: 'username', required: true });
+  const form = h(
+    'form',
+    { class: 'stack', 'aria-label': 'Request a password reset' },
+    h('p', { class: 'muted' }, 'We will e-mail you a link to choose a new password.'),
+    email.wrap,
+    h('button', { type: 'submit' }, 'Send reset link'),
+    status,
+  );
+  onSubmit(form, status, async () => {
+    await gql(M_REQUEST_RESET, { entityId: email.input.value }, { feature: 'password reset' });
+    return `If an account exists for ${email.input.value.trim()}, a link to reset its password is on its way.`;
+  });
+  const details = h('details', { class: 'more' }, h('summary', {}, 'Forgot your password?'), form);
+  details.addEventListener('toggle', () => {
+    if (details.open && !email.input.value) email.input.value = signInEmail.value;
+  });
+  return details;
+}
+
+async function signedInPage(me) {
+  const status = statusBox();
+  const sessions = h('div', { id: 'sessions' }, h('p', { class: 'muted' }, 'Loading sessions…'));
+  const verified = me.emailVerified
+    ? h('span', { class: 'badge ok' }, 'Verified')
+    : h(
+        'span',
+        { class: 'inline' },
+        h('span', { class: 'badge warn' }, 'Not verified'),
+        button('Send verification e-mail', { class: 'small' }, async (btn) => {
+          await busy(btn, status, async () => {
+            await gql(M_REQUEST_VERIFICATION, {}, { feature: 'e-mail verification' });
+            return `A verification link was sent to ${me.email}.`;
+          });
+        }),
+      );
+  const name = [me.firstName, me.lastName].filter(Boolean).join(' ');
+  show(
+    h('h1', { tabindex: '-1' }, name ? `Hello, ${name}` : 'You are signed in'),
+    flashBox(),
+    status,
+    h(
+      'dl',
+      { class: 'facts', 'aria-label': 'Your account' },
+      h('dt', {}, 'E-mail'),
+      h('dd', { 'data-field': 'email' }, me.email),
+      h('dt', {}, 'Role'),
+      h('dd', { 'data-field': 'role' }, me.role.toLowerCase()),
+      h('dt', {}, 'E-mail verified'),
+      h('dd', { 'data-field': 'verified' }, verified),
+    ),
+    h(
+      'p',
+      { class: 'actions' },
+      button('Sign out', {}, async (btn) => {
+        await busy(btn, status, async () => {
+          await gql(M_LOGOUT);
+          navigate('/', 'You are signed out.');
+        });
+      }),
+    ),
+    h('h2', {}, 'Your sessions'),
+    h('p', { class: 'muted' }, 'Every browser or client signed in to your account. Revoke any you do not recognise.'),
+    sessions,
+    changePassword(() => loadSessions(sessions, status)),
+  );
+  await loadSessions(sessions, status);
+}
+
+async function loadSessions(container, status) {
+  let list;
+  try {
+    ({ sessions: list } = await gql(Q_SESSIONS));
+  } catch (e) {
+    container.replaceChildren(alertBox(e));
+    return;
+  }
+  const rows = list.map((s) => {
+    const device = describeAgent(s.userAgent);
+    const revoke = button('Revoke', { class: 'small danger', 'aria-label': `Revoke the session of ${device}, signed in ${when(s.createdAt)}` }, async (btn) => {
+      await busy(btn, status, async () => {
+        await gql(M_REVOKE, { id: s.id });
+        if (s.current) {
+          navigate('/', 'This session was revoked: you are signed out.');
+        } else {
+          flash = 'Session revoked.';
+          await render();
+        }
+      });
+    });
+    return h(
+      'tr',
+      { 'data-session': s.id, class: s.current ? 'current' : '' },
+      h(
+        'td',
+        {},
+        h('div', { class: 'device' }, device, s.current ? h('span', { class: 'badge' }, 'This browser') : null),
+        h('div', { class: 'agent' }, s.userAgent ?? 'No user agent was sent'),
+      ),
+      h('td', {}, h('time', { datetime: s.createdAt }, when(s.createdAt))),
+      h('td', {}, h('time', { datetime: s.expiresAt }, when(s.expiresAt))),
+      h('td', { class: 'right' }, revoke),
+    );
+  });
+  container.replaceChildren(
+    h(
+      'table',
+      { class: 'sessions' },
+      h('caption', { class: 'visually-hidden' }, `Your ${list.length} active session${list.length === 1 ? '' : 's'}`),
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', { scope: 'col' }, 'Device'), h('th', { scope: 'col' }, 'Signed in'), h('th', { scope: 'col' }, 'Expires'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))),
+      ),
+      h('tbody', {}, ...rows),
+    ),
+  );
+}
+
+/** The change-password form; `onChanged` runs after a change (other sessions have ended). */
+function changePassword(onChanged) {
+  const status = statusBox();
+  const current = field('Current password', { type: 'password', name: 'current-password', autocomplete: 'current-password', required: true });
+  const next = newPasswordField('New password');
+  const form = h('form', { class: 'stack', 'aria-label': 'Change your password' }, current.wrap, next.wrap, h('button', { type: 'submit' }, 'Change password'), status);
+  onSubmit(form, status, async () => {
+    const { updateProvider: ok } = await gql(
+      M_CHANGE_PASSWORD,
+      { input: { currentPassword: current.input.value, password: next.input.value } },
+      { feature: 'password changes' },
+    );
+    if (!ok) throw new ApiError('The password was not changed. Check your current password.');
+    form.reset();
+    await onChanged();
+    return 'Your password is changed. Your other sessions were signed out.';
+  });
+  return h('details', { class: 'more' }, h('summary', {}, 'Change your password'), form);
+}
+
+async function callbackPage(params) {
+  const title = h('h1', { tabindex: '-1' }, 'Signing you in…');
+  const status = statusBox();
+  show(title, status);
+  const providerError = params.get('error');
+  if (providerError) {
+    title.textContent = 'Sign-in was not completed';
+    const said = (params.get('error_description') || providerError).replace(/\.$/, '');
+    setStatus(status, 'error', `Google answered: ${said}.`);
+    main.append(h('p', {}, link('/', 'Back to sign-in')));
+    return;
+  }
+  const code = params.get('code');
+  const state = params.get('state');
+  if (!code || !state) {
+    title.textContent = 'Nothing to complete here';
+    setStatus(status, 'error', 'This page finishes a sign-in with Google: it needs the code and state Google sends back.');
+    main.append(h('p', {}, link('/', 'Back to sign-in')));
+    return;
+  }
+  // The code and state are single use: keep them out of the history and of a reload.
+  history.replaceState(null, '', '/auth/callback');
+  try {
+    const { validateCallback: r } = await gql(M_CALLBACK, { provider: 'google', input: { code, state } });
+    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
+    if (r.location) {
+      location.assign(r.location);
+      return;
+    }
+    navigate('/', `Signed in as ${r.user.email}.`, { replace: true });
+  } catch (e) {
+    title.textContent = 'Sign-in was not completed';
+    setStatus(status, 'error', e.message);
+    main.append(h('p', {}, link('/', 'Back to sign-in')));
+  }
+}
+
+async function invitePage(params) {
+  const token = params.get('token');
+  if (!token) {
+    show(h('h1', { tabindex: '-1' }, 'Invitation'), errorBox('This link has no invitation token. Open the link from your invitation e-mail.'));
+    return;
+  }
+  const { authProviders, invite, me } = await gql(Q_INVITE, { token });
+  if (!invite || invite.accepted) {
+    show(
+      h('h1', { tabindex: '-1' }, 'Invitation'),
+      errorBox('This invitation is invalid, already used or has expired. Ask whoever invited you for a new one.'),
+      h('p', {}, link('/', 'Go to sign-in')),
+    );
+    return;
+  }
+  const status = statusBox();
+  const email = field('E-mail', { type: 'email', name: 'email', autocomplete: 'username', readonly: true, value: invite.email });
+  const password = newPasswordField('Choose a password');
+  const form = h('form', { class: 'stack', 'aria-label': 'Accept the invitation' }, email.wrap, password.wrap, h('button', { type: 'submit', class: 'primary' }, 'Accept and create account'));
+  onSubmit(form, status, async () => {
+    const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, {
+      token,
+      provider: 'emailpass',
+      input: { email: invite.email, password: password.input.value },
+    });
+    if (!r.success) throw new ApiError(r.error ?? 'The invitation could not be accepted.');
+    navigate('/', `Welcome! Your account ${r.user.email} is ready and you are signed in.`, { replace: true });
+  });
+  const google = authProviders.includes('google')
+    ? [
+        h('p', { class: 'divider' }, h('span', {}, 'or')),
+        button('Accept with Google', { class: 'google' }, async (btn) => {
+          await busy(btn, status, async () => {
+            const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, { token, provider: 'google', input: {} });
+            followLocation(r);
+          });
+        }),
+      ]
+    : [];
+  show(
+    h('h1', { tabindex: '-1' }, 'You are invited'),
+    h(
+      'p',
+      {},
+      'Join as ',
+      h('strong', {}, invite.role.toLowerCase()),
+      ' with the address ',
+      h('strong', {}, invite.email),
+      `. This invitation expires ${when(invite.expiresAt)}.`,
+    ),
+    me ? h('p', { class: 'notice' }, `You are signed in as ${me.email}; accepting signs you in to the new account instead.`) : null,
+    status,
+    form,
+    ...google,
+  );
+}
+
+function resetPasswordPage(params) {
+  const token = params.get('token');
+  if (!token) {
+    show(h('h1', { tabindex: '-1' }, 'Reset your password'), errorBox('This link has no reset token. Open the link from the e-mail, or ask for a new one on the sign-in page.'), h('p', {}, link('/', 'Go to sign-in')));
+    return;
+  }
+  const status = statusBox();
+  const password = newPasswordField('New password');
+  const confirm = field('Repeat the new password', { type: 'password', name: 'confirm', autocomplete: 'new-password', required: true });
+  const form = h('form', { class: 'stack', 'aria-label': 'Choose a new password' }, password.wrap, confirm.wrap, h('button', { type: 'submit', class: 'primary' }, 'Set new password'));
+  onSubmit(form, status, async () => {
+    if (password.input.value !== confirm.input.value) throw new ApiError('The two passwords differ.');
+    const { resetPassword: ok } = await gql(M_RESET, { token, input: { password: password.input.value } }, { feature: 'password reset' });
+    if (!ok) throw new ApiError('This reset link is invalid, already used or has expired. Ask for a new one on the sign-in page.');
+    form.remove();
+    main.append(h('p', {}, link('/', 'Sign in with your new password')));
+    return 'Your password is changed, and every session of your account was signed out.';
+  });
+  show(h('h1', { tabindex: '-1' }, 'Reset your password'), h('p', { class: 'muted' }, 'Choose a new password: 8 to 128 characters; common passwords are refused.'), status, form);
+}
+
+async function verifyEmailPage(params) {
+  const token = params.get('token');
+  const title = h('h1', { tabindex: '-1' }, 'Verify your e-mail address');
+  const status = statusBox();
+  show(title, status);
+  if (!token) {
+    setStatus(status, 'error', 'This link has no verification token. Open the link from the e-mail.');
+  } else {
+    setStatus(status, 'info', 'Checking your link…');
+    try {
+      const { verifyEmail: ok } = await gql(M_VERIFY, { token }, { feature: 'e-mail verification' });
+      if (ok) {
+        title.textContent = 'E-mail address verified';
+        setStatus(status, 'success', 'Thank you: your e-mail address is verified.');
+      } else {
+        setStatus(status, 'error', 'This verification link is invalid, already used or has expired. Sign in and ask for a new one.');
+      }
+    } catch (e) {
+      setStatus(status, 'error', e.message);
+    }
+  }
+  main.append(h('p', {}, link('/', 'Continue to your account')));
+}
+
+function notFoundPage() {
+  show(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, link('/', 'Back to the start')));
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+/** Creates an element: attributes (false/null skipped, true as empty) and children. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    if (k === 'value') el.value = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function show(...nodes) {
+  document.title = `${nodes.find((n) => n?.tagName === 'H1')?.textContent ?? 'authql'} · authql`;
+  main.replaceChildren(...nodes.filter(Boolean));
+}
+
+function link(href, text) {
+  return h('a', { href, 'data-link': true }, text);
+}
+
+let fieldIds = 0;
+
+/** A labelled input; `hint` is tied to it with aria-describedby. */
+function field(label, attrs, hint = null) {
+  const id = `f${++fieldIds}`;
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h('input', { id, 'aria-describedby': hintId, ...attrs });
+  const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('p', { id: hintId, class: 'hint' }, hint) : null);
+  return { input, wrap };
+}
+
+function newPasswordField(label) {
+  return field(label, { type: 'password', name: 'new-password', autocomplete: 'new-password', required: true, minlength: 8, maxlength: 128 }, '8 to 128 characters. Common passwords are refused.');
+}
+
+function button(text, attrs, onClick) {
+  const b = h('button', { type: 'button', ...attrs }, text);
+  b.addEventListener('click', () => onClick(b));
+  return b;
+}
+
+/** A live region for a form's outcome: read out by screen readers when it changes. */
+function statusBox() {
+  return h('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
+}
+
+function setStatus(box, kind, message) {
+  box.className = `status ${kind}`;
+  box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  box.textContent = message;
+}
+
+function errorBox(message) {
+  const box = statusBox();
+  setStatus(box, 'error', message);
+  return box;
+}
+
+function alertBox(e) {
+  return errorBox(e instanceof Error ? e.message : String(e));
+}
+
+function flashBox() {
+  if (!flash) return null;
+  const box = statusBox();
+  setStatus(box, 'success', flash);
+  flash = null;
+  return box;
+}
+
+/** Runs `action` while `btn` is disabled; its message (or error) goes to `status`. */
+async function busy(btn, status, action) {
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  setStatus(status, '', '');
+  try {
+    const message = await action();
+    if (typeof message === 'string') setStatus(status, 'success', message);
+  } catch (e) {
+    setStatus(status, 'error', e instanceof Error ? e.message : String(e));
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
+  }
+}
+
+function onSubmit(form, status, action) {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(form.querySelector('button[type=submit]'), status, action);
+  });
+}
+
+/** An OAuth start: the server answers with the provider's URL to send the browser to. */
+function followLocation(result) {
+  if (result.location) {
+    location.assign(result.location);
+    return;
+  }
+  throw new ApiError(result.error ?? 'The server did not say where to continue.');
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function when(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
+}
+
+/** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */
+function describeAgent(ua) {
+  if (!ua) return 'Unknown device';
+  const browsers = [
+    [/Edg\//, 'Edge'],
+    [/OPR\//, 'Opera'],
+    [/Firefox\//, 'Firefox'],
+    [/Chrom(e|ium)\//, 'Chrome'],
+    [/Safari\//, 'Safari'],
+    [/^curl\//, 'curl'],
+  ];
+  const systems = [
+    [/Windows/, 'Windows'],
+    [/Android/, 'Android'],
+    [/iPhone|iPad/, 'iOS'],
+    [/Mac OS X/, 'macOS'],
+    [/Linux/, 'Linux'],
+  ];
+  const browser = browsers.find(([re]) => re.test(ua))?.[1];
+  const system = systems.find(([re]) => re.test(ua))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  return browser ?? system ?? ua.split(/[\s/]/)[0].slice(0, 40);
+}
+
+render();
