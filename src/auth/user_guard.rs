@@ -89,9 +89,18 @@ pub fn resolve(
     match linking::decide(&facts) {
         Decision::Refuse(refusal) => Ok(Resolution::Refused(refusal.to_string())),
         Decision::SignIn { .. } => {
-            let (Some(mut user), Some(auth_user)) = (linked_user, current) else {
+            let (Some(mut user), Some(mut auth_user)) = (linked_user, current) else {
                 return Err(DbError::NotFound);
             };
+            // The provider's profile (name, picture) is what it says now, not at sign-up.
+            if let Some(profile) = &identity.user_metadata {
+                let text = profile.to_string();
+                if auth_user.user_metadata.as_deref() != Some(text.as_str()) {
+                    auth_users::set_user_metadata(conn, &auth_user.id, &text, now)?;
+                    auth_user.user_metadata = Some(text);
+                    auth_user.updated_at = now;
+                }
+            }
             if identity.email_verified && !user.email_verified && user.email == identity.email.as_str() {
                 users::mark_email_verified(conn, &user.id, now)?;
                 user.email_verified = true;

@@ -159,10 +159,15 @@ async fn google_sign_in_makes_a_verified_user_and_finds_it_again(backend: Backen
     assert_eq!(me["data"]["me"]["email"], "alice@example.com");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM oauth_states").await, 0, "the state was used up");
 
-    // The same person again: the same user.
+    // The same person again, with a new name at Google: the same user, the profile as
+    // Google reports it now (the user's own fields are theirs to edit and stay).
+    idp.set_user("alice", json!({ "email": "alice@example.com", "email_verified": true, "name": "Alice Hargreaves" }))
+        .await;
     let again = sign_in(&app, &idp, "alice").await;
     assert_eq!(again["success"], true, "{again}");
     assert_eq!(again["user"]["id"], user["id"]);
+    assert_eq!(again["authUser"]["userMetadata"], json!({ "name": "Alice Hargreaves", "sub": "alice" }));
+    assert_eq!(again["user"]["lastName"], "Liddell");
     assert_ne!(again["session"]["token"], r["session"]["token"]);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM auth_users").await, 1);

@@ -102,3 +102,15 @@ pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> Result<(), DbE
     }
     Ok(())
 }
+
+pub fn set_user_metadata(
+    conn: &mut DbConnection,
+    id: &str,
+    user_metadata: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(auth_users::table.filter(auth_users::id.eq(id)))
+        .set((auth_users::user_metadata.eq(user_metadata), auth_users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
