@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthError;
 use crate::auth::email::Email;
-use crate::auth::hasher::Hasher;
+use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
 use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
 use crate::auth::throttle::Throttle;
@@ -93,6 +93,11 @@ impl Provider for EmailPass {
             Ok(c) => c,
             Err(message) => return Ok(Outcome::Failed(message)),
         };
+        // Every path below hashes once; when the pool is full, say so before any database
+        // work, so a crowd is turned away fast instead of queueing on reads.
+        if !self.hasher.has_room() {
+            return Err(AuthError::Hash(HashError::Overloaded));
+        }
         let account = format!("{NAME}:{email}");
         let ip = req.client.ip.as_deref();
         if let Err(limited) = self.throttle.check(&account, ip).await? {

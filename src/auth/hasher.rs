@@ -139,6 +139,12 @@ impl Hasher {
         self.verify(password, &stored).await.map(|_| ())
     }
 
+    /// Whether a hash would be admitted now. An early answer for callers that would do other
+    /// work (database reads) before hashing; admission itself is still decided in `run`.
+    pub fn has_room(&self) -> bool {
+        self.inner.admission.available_permits() > 0
+    }
+
     /// How many hashes are waiting or running now.
     pub fn in_flight(&self) -> usize {
         self.inner.capacity.saturating_sub(self.inner.admission.available_permits())
@@ -284,9 +290,11 @@ mod tests {
         };
         // Give the first caller time to be admitted.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(!h.has_room());
         let refused = h.hash(&secret("second one")).await;
         assert!(matches!(refused, Err(HashError::Overloaded)), "{refused:?}");
         assert!(busy.await.expect("join").is_ok());
+        assert!(h.has_room());
         assert!(h.hash(&secret("third one")).await.is_ok());
     }
 
