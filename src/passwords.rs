@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{AuthError, Authenticator, Throttle};
-use crate::db::models::auth_users::{self, AuthUserRow};
+use crate::auth::{AuthError, Authenticator, Throttle, throttle};
+use crate::db::models::auth_users;
 use crate::db::models::{sessions, users};
 use crate::db::{self, Db, DbError};
 use crate::mail::Mailer;
@@ -170,7 +170,7 @@ impl Passwords {
         let user_id = row.user_id.clone();
         let ended = self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await?;
         // Whoever was locked out by failed sign-ins has just proved they own the account.
-        self.throttle.record_success(&account_key(&identity)).await?;
+        self.throttle.record_success(&throttle::account_key(&identity.provider, &identity.entity_id)).await?;
         tracing::info!(
             target: "audit",
             event = "password_reset",
@@ -186,9 +186,4 @@ enum Reset {
     Mail { to: String, token: String, user_id: String },
     Withheld,
     Nobody,
-}
-
-/// The throttle's name for an identity (the one providers use for failed sign-ins).
-fn account_key(identity: &AuthUserRow) -> String {
-    format!("{}:{}", identity.provider, identity.entity_id)
 }

@@ -10,7 +10,7 @@ use crate::auth::email::Email;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
 use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{self, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
 
@@ -98,7 +98,7 @@ impl Provider for EmailPass {
         if !self.hasher.has_room() {
             return Err(AuthError::Hash(HashError::Overloaded));
         }
-        let account = format!("{NAME}:{email}");
+        let account = throttle::account_key(NAME, email.as_str());
         let ip = req.client.ip.as_deref();
         if let Err(limited) = self.throttle.check(&account, ip).await? {
             return Err(AuthError::RateLimited { retry_after: limited.retry_after });
@@ -157,7 +157,7 @@ impl Provider for EmailPass {
             Ok(p) => p,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        let account = format!("{NAME}:{}", identity.entity_id);
+        let account = throttle::account_key(NAME, &identity.entity_id);
         if let Err(limited) = self.throttle.check(&account, None).await? {
             return Err(AuthError::RateLimited { retry_after: limited.retry_after });
         }

@@ -19,6 +19,12 @@ pub struct Throttle {
     limits: ThrottleConfig,
 }
 
+/// The name failed sign-ins of one identity are counted under. Sign-in, password change
+/// and reset must all use this one, or a reset would not clear the count sign-in keeps.
+pub fn account_key(provider: &str, entity_id: &str) -> String {
+    format!("{provider}:{entity_id}")
+}
+
 /// Refused: come back after this many seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
