@@ -220,14 +220,7 @@ impl Config {
                 )?
                 .trim_end_matches('/')
                 .to_string(),
-                allowed_callback_urls: v
-                    .get("google_allowed_callback_urls")
-                    .unwrap_or("")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|u| parse_http_url("google_allowed_callback_urls", u))
-                    .collect::<Result<_, _>>()?,
+                allowed_callback_urls: v.list("google_allowed_callback_urls", parse_http_url)?,
             }),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -282,14 +275,7 @@ impl Config {
             },
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
-            cors_origins: v
-                .get("cors_origins")
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|o| parse_origin("cors_origins", o))
-                .collect::<Result<_, _>>()?,
+            cors_origins: v.list("cors_origins", parse_origin)?,
             ui: v.parse_with("ui", "true", parse_bool)?,
         };
         Ok(config)
@@ -306,6 +292,16 @@ struct Values(BTreeMap<String, String>);
 impl Values {
     fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
+    }
+
+    /// A comma-separated list (empty when unset), each item checked by `parse`.
+    fn list(
+        &self,
+        key: &str,
+        parse: impl Fn(&str, &str) -> Result<String, ConfigError>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let raw = self.get(key).unwrap_or("");
+        raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|item| parse(key, item)).collect()
     }
 
     fn parse_with<T>(
