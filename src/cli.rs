@@ -137,7 +137,7 @@ fn create_user(config: &Config, email: &str, password_text: String, role: RoleAr
                 last_name: None,
                 avatar_url: None,
                 role: role.as_db(),
-                email_verified: false,
+                email_verified: true,
                 metadata: None,
                 created_at: now,
                 updated_at: now,

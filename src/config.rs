@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::net::IpNet;
+
 /// Why the configuration was refused. Always names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("unknown setting `{0}` (see the configuration table in README.md)")]
     UnknownKey(String),
+    #[error("`{0}` was replaced by `AUTHQL_TRUSTED_PROXIES`: list the proxies' addresses or CIDR blocks")]
+    TrustProxyReplaced(String),
     #[error("invalid value for `{key}`: {reason}")]
     Invalid { key: String, reason: String },
     #[error("cannot read config file {path}: {reason}")]
@@ -122,8 +126,8 @@ pub struct Config {
     pub db_timeout: Duration,
     pub throttle: ThrottleConfig,
     pub introspection: bool,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net::client_address`]).
+    pub trusted_proxies: Vec<IpNet>,
     /// Origins (scheme://host[:port]) whose pages may call the API with credentials.
     pub cors_origins: Vec<String>,
     /// Serve the web app (examples/web) at `/` and its pages.
@@ -160,7 +164,7 @@ const KEYS: &[&str] = &[
     "throttle_ip_max",
     "throttle_window",
     "introspection",
-    "trust_proxy",
+    "trusted_proxies",
     "cors_origins",
     "ui",
 ];
@@ -195,7 +199,7 @@ impl Config {
             }
             let key = key.to_ascii_lowercase();
             if !KEYS.contains(&key.as_str()) {
-                return Err(ConfigError::UnknownKey(name));
+                return Err(unknown_key(&key, name));
             }
             values.insert(key, value);
         }
@@ -274,7 +278,9 @@ impl Config {
                 window: v.parse_with("throttle_window", "15m", parse_duration)?,
             },
             introspection: v.parse_with("introspection", "true", parse_bool)?,
-            trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
+            trusted_proxies: v.parse_with("trusted_proxies", "", |s| {
+                s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
+            })?,
             cors_origins: v.list("cors_origins", parse_origin)?,
             ui: v.parse_with("ui", "true", parse_bool)?,
         };
@@ -314,6 +320,11 @@ impl Values {
     }
 }
 
+/// An unknown key; a removed one says what replaced it, so an upgrade does not fail blind.
+fn unknown_key(key: &str, name: String) -> ConfigError {
+    if key == "trust_proxy" { ConfigError::TrustProxyReplaced(name) } else { ConfigError::UnknownKey(name) }
+}
+
 fn invalid(key: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid { key: format!("AUTHQL_{}", key.to_ascii_uppercase()), reason: reason.to_string() }
 }
@@ -328,7 +339,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         let lower = name.to_ascii_lowercase();
         let key = lower.strip_prefix("authql_").unwrap_or(&lower).to_string();
         if !KEYS.contains(&key.as_str()) {
-            return Err(ConfigError::UnknownKey(name));
+            return Err(unknown_key(&key, name));
         }
         let value = match value {
             toml::Value::String(s) => s,
@@ -421,6 +432,21 @@ mod tests {
         assert_eq!(c.throttle.account_max, 5);
         assert_eq!(c.throttle.window, Duration::from_secs(900));
         assert!(c.ui);
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_blocks_and_the_old_switch_says_what_replaced_it() {
+        let c = Config::from_sources(None, env(&[])).expect("valid");
+        assert!(c.trusted_proxies.is_empty(), "no proxy is trusted by default");
+        let c =
+            Config::from_sources(None, env(&[("AUTHQL_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")])).expect("valid");
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        let err = Config::from_sources(None, env(&[("AUTHQL_TRUSTED_PROXIES", "10.0.0.0/40")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_TRUSTED_PROXIES"), "{err}");
+        let err = Config::from_sources(None, env(&[("AUTHQL_TRUST_PROXY", "true")])).unwrap_err();
+        assert!(matches!(err, ConfigError::TrustProxyReplaced(_)), "{err}");
+        assert!(err.to_string().contains("AUTHQL_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

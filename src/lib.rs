@@ -17,6 +17,7 @@ pub mod invites;
 pub mod mail;
 pub mod mail_tokens;
 pub mod metrics;
+pub mod net;
 pub mod passwords;
 pub mod server;
 pub mod sessions;

@@ -96,6 +96,13 @@ pub fn take_in(
     one_time_tokens::take(conn, purpose.as_db(), &token::hash(valid), now)
 }
 
+/// Whom a token was issued to, without spending it: `None` when it names no token of this
+/// purpose (expired ones included: their owner is still who they were for).
+pub fn owner_in(conn: &mut DbConnection, purpose: Purpose, raw: &str) -> Result<Option<String>, DbError> {
+    let Some(valid) = token::parse(raw) else { return Ok(None) };
+    Ok(one_time_tokens::find(conn, purpose.as_db(), &token::hash(valid))?.map(|row| row.user_id))
+}
+
 /// Puts back a token taken by a request that then failed for a reason of its own (a
 /// refused password), so the person can try again with the same link. Not when a newer
 /// token of the same purpose was issued meanwhile: that one replaced it.

@@ -17,6 +17,9 @@ pub const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
 pub enum VerifyError {
     #[error("Verification link is invalid or has expired")]
     LinkInvalid,
+    /// The link was mailed to someone else: only they, signed in, may use it.
+    #[error("This verification link belongs to another account")]
+    NotYours,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -67,23 +70,34 @@ impl Verification {
         Ok(())
     }
 
-    /// Spends a verification token and marks its user's address verified.
-    pub async fn verify(&self, raw_token: &str) -> Result<(), VerifyError> {
-        let raw = raw_token.to_string();
-        let verified = self
-            .db
+    /// Spends a verification token of the signed-in `caller` and marks their address
+    /// verified. A token issued to anyone else is refused and stays unspent.
+    ///
+    /// The session is what makes this safe: otherwise whoever set a password on an address
+    /// they do not own could have the owner verify it by opening the mailed link (or a mail
+    /// scanner do it for them), and a verified account keeps its password when the owner
+    /// later signs in with a provider that proves the address (pre-account takeover).
+    pub async fn verify(&self, caller: &UserRow, raw_token: &str) -> Result<(), VerifyError> {
+        let (raw, caller_id) = (raw_token.to_string(), caller.id.clone());
+        self.db
             .write(move |conn| {
                 let now = db::now();
+                match mail_tokens::owner_in(conn, Purpose::EmailVerification, &raw)? {
+                    None => return Ok(Err(VerifyError::LinkInvalid)),
+                    Some(owner) if owner != caller_id => return Ok(Err(VerifyError::NotYours)),
+                    Some(_) => {}
+                }
                 let Some(row) = mail_tokens::take_in(conn, Purpose::EmailVerification, &raw, now)? else {
-                    return Ok(None);
+                    return Ok(Err(VerifyError::LinkInvalid));
                 };
-                let Some(user) = users::find_live(conn, &row.user_id)? else { return Ok(None) };
+                let Some(user) = users::find_live(conn, &row.user_id)? else {
+                    return Ok(Err(VerifyError::LinkInvalid));
+                };
                 users::mark_email_verified(conn, &user.id, now)?;
-                Ok(Some(user.id))
+                Ok(Ok(()))
             })
-            .await?;
-        let user_id = verified.ok_or(VerifyError::LinkInvalid)?;
-        tracing::info!(target: "audit", event = "email_verified", %user_id);
+            .await??;
+        tracing::info!(target: "audit", event = "email_verified", user_id = %caller.id);
         Ok(())
     }
 }

@@ -420,7 +420,15 @@ async function verifyEmailPage(params) {
         setStatus(status, 'error', 'This verification link is invalid, already used or has expired. Sign in and ask for a new one.');
       }
     } catch (e) {
-      setStatus(status, 'error', e.message);
+      // The link only works in the account it was mailed to, signed in: whoever opens it
+      // elsewhere (a mail scanner, another browser) must not verify an address for someone.
+      if (e.code === 'UNAUTHENTICATED') {
+        setStatus(status, 'error', 'Sign in to the account this link was sent to, then open the link again.');
+      } else if (e.code === 'FORBIDDEN') {
+        setStatus(status, 'error', 'This link was sent to another account. Sign out, sign in to that account, then open the link again.');
+      } else {
+        setStatus(status, 'error', e.message);
+      }
     }
   }
   main.append(h('p', {}, link('/', 'Continue to your account')));

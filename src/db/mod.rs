@@ -7,7 +7,8 @@ pub mod models;
 pub mod schema;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::SimpleConnection;
@@ -44,9 +45,9 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => {
-                PgConnection::establish(url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
-            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(&with_connect_timeout(url))
+                .map(DbConnection::Pg)
+                .map_err(r2d2::Error::ConnectionError),
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; NORMAL sync loses nothing when the
@@ -72,10 +73,66 @@ impl ManageConnection for Manager {
     }
 }
 
+/// libpq waits for an unanswered connect forever unless told otherwise; a host that drops
+/// packets would then never make the pool learn that the database is gone.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={PG_CONNECT_TIMEOUT_SECS}")
+}
+
+const PG_CONNECT_TIMEOUT_SECS: u32 = 2;
+
+/// While the pool knows the database is unreachable, a checkout waits only this long: enough
+/// for a connection that is being made to arrive, short enough to answer 503 at once.
+const CHECKOUT_WHILE_DOWN: Duration = Duration::from_millis(300);
+/// A checkout waits in slices this long, looking between them whether the pool has learned
+/// that the database is unreachable.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(100);
+
+/// What the pool has learned about the database: set by any failed connect or failed check
+/// of a pooled connection, cleared by the next successful checkout.
+#[derive(Debug, Default)]
+struct Health {
+    down: AtomicBool,
+}
+
+/// r2d2 reports connection errors here, also those of its background connects.
+#[derive(Debug)]
+struct HealthHandler(Arc<Health>);
+
+impl r2d2::HandleError<r2d2::Error> for HealthHandler {
+    fn handle_error(&self, _error: r2d2::Error) {
+        self.0.down.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A pooled connection, or `Unavailable` within `timeout` at most, and within about
+/// [`CHECKOUT_WHILE_DOWN`] once the pool knows the database is unreachable: a request
+/// should not hold its client for the whole timeout to learn what the server already knows.
+fn checkout(pool: &Pool, health: &Health, timeout: Duration) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let down = health.down.load(Ordering::Relaxed);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let slice = if down { CHECKOUT_WHILE_DOWN } else { CHECKOUT_SLICE }.min(left);
+        if let Ok(conn) = pool.get_timeout(slice) {
+            health.down.store(false, Ordering::Relaxed);
+            return Ok(conn);
+        }
+        if down || health.down.load(Ordering::Relaxed) || Instant::now() >= deadline {
+            return Err(DbError::Unavailable);
+        }
+    }
+}
+
 /// The handle every service holds. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    health: Arc<Health>,
     /// SQLite allows one writer; taking turns here (instead of inside SQLite) means a write
     /// transaction never fails with SQLITE_BUSY on upgrading its read lock. PostgreSQL needs
     /// no such lock.
@@ -93,19 +150,20 @@ impl Db {
     /// Builds the pool; fails when no first connection can be made within `timeout`.
     pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Db, DbError> {
         let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+        let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(timeout)
             // A PostgreSQL connection can die with its server; SQLite files do not.
             .test_on_check_out(!is_sqlite)
-            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .error_handler(Box::new(HealthHandler(health.clone())))
             .build(Manager { url: url.clone() })
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot connect to the database");
                 DbError::Unavailable
             })?;
-        Ok(Db { pool, write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), timeout })
+        Ok(Db { pool, health, write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), timeout })
     }
 
     pub fn backend(&self) -> Backend {
@@ -125,9 +183,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, health, timeout) = (self.pool.clone(), self.health.clone(), self.timeout);
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|_| DbError::Unavailable)?;
+            let mut conn = checkout(&pool, &health, timeout)?;
             f(&mut conn)
         })
         .await
@@ -167,10 +225,10 @@ impl Db {
             ),
             None => None,
         };
-        let pool = self.pool.clone();
+        let (pool, health, timeout) = (self.pool.clone(), self.health.clone(), self.timeout);
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let mut conn = pool.get().map_err(|_| DbError::Unavailable)?;
+            let mut conn = checkout(&pool, &health, timeout)?;
             diesel::Connection::transaction(&mut *conn, f)
         })
         .await
@@ -179,9 +237,9 @@ impl Db {
 
     /// Whether the database answers now (for `/readyz`).
     pub async fn ping(&self) -> bool {
-        let pool = self.pool.clone();
+        let (pool, health) = (self.pool.clone(), self.health.clone());
         let timeout = self.timeout.min(Duration::from_secs(2));
-        tokio::task::spawn_blocking(move || match pool.get_timeout(timeout) {
+        tokio::task::spawn_blocking(move || match checkout(&pool, &health, timeout) {
             Ok(mut conn) => conn.batch_execute("SELECT 1").is_ok(),
             Err(_) => false,
         })

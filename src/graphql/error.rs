@@ -40,13 +40,19 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::RateLimited(_) => "RATE_LIMITED",
-            ApiError::Unavailable | ApiError::Internal => "INTERNAL",
+            ApiError::Unavailable => UNAVAILABLE,
+            ApiError::Internal => "INTERNAL",
         }
     }
 }
 
-/// Marks an error the HTTP layer answers with 503 (database unreachable, overloaded).
-pub const UNAVAILABLE_FLAG: &str = "unavailable";
+/// The code of an error the HTTP layer answers with 503 and `Retry-After` (database
+/// unreachable, overloaded).
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
+
+/// Seconds a client is asked to wait while the database is unreachable: long enough not to
+/// hammer it, short enough that people barely notice a restart.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
 
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
@@ -54,7 +60,7 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", e.code());
             match e {
                 ApiError::RateLimited(secs) => ext.set("retryAfter", secs),
-                ApiError::Unavailable => ext.set(UNAVAILABLE_FLAG, true),
+                ApiError::Unavailable => ext.set("retryAfter", UNAVAILABLE_RETRY_AFTER),
                 _ => {}
             }
         })
@@ -135,6 +141,7 @@ impl From<crate::verification::VerifyError> for ApiError {
         use crate::verification::VerifyError;
         match e {
             VerifyError::LinkInvalid => ApiError::BadInput(VerifyError::LinkInvalid.to_string()),
+            VerifyError::NotYours => ApiError::Forbidden,
             VerifyError::Db(db) => db.into(),
         }
     }

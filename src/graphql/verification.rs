@@ -20,9 +20,13 @@ impl VerificationMutation {
         Ok(true)
     }
 
-    /// Spends a verification token; its user's `emailVerified` becomes true.
+    /// Spends a verification token; the caller's `emailVerified` becomes true. Needs the
+    /// session of the user the link was mailed to (another user's session: FORBIDDEN, and
+    /// the link stays usable).
+    #[graphql(guard = "RequireSession")]
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> ApiResult<bool> {
-        ctx.state().verification.verify(&token).await.api()?;
+        let caller = ctx.require_session().await?;
+        ctx.state().verification.verify(&caller.user, &token).await.api()?;
         Ok(true)
     }
 }

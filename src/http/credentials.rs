@@ -2,11 +2,15 @@
 //! and the client's address and user agent.
 
 use actix_web::HttpRequest;
-use actix_web::http::{Method, header};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName};
 
 use crate::auth::ClientInfo;
 use crate::graphql::auth::SESSION_COOKIE;
+use crate::net;
 use crate::server::AppState;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The token a request presents, if it may present one.
 ///
@@ -34,20 +38,12 @@ pub fn is_json(req: &HttpRequest) -> bool {
     )
 }
 
+/// The client's address (the TCP peer, or what trusted proxies say it is: `Forwarded` and
+/// every other header are ignored) and user agent.
 pub fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
-    let ip = if state.config.trust_proxy {
-        req.connection_info().realip_remote_addr().map(strip_port)
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
-    };
+    let forwarded_for = req.headers().get_all(X_FORWARDED_FOR).filter_map(|v| v.to_str().ok());
+    let ip = net::client_address(req.peer_addr().map(|a| a.ip()), forwarded_for, &state.config.trusted_proxies)
+        .map(|ip| ip.to_string());
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
     ClientInfo { ip, user_agent }
-}
-
-/// `X-Forwarded-For` may carry `ip:port`; the throttle counts per address.
-fn strip_port(addr: &str) -> String {
-    match addr.parse::<std::net::SocketAddr>() {
-        Ok(sa) => sa.ip().to_string(),
-        Err(_) => addr.trim_matches(|c| c == '[' || c == ']').to_string(),
-    }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
-use crate::graphql::error::UNAVAILABLE_FLAG;
+use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
 use crate::http::credentials;
 use crate::server::AppState;
 
@@ -102,13 +102,15 @@ async fn execute(req: &HttpRequest, state: &AppState, schema: &AuthqlSchema, bat
     http.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     if unavailable {
         *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        http.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
     }
     http
 }
 
 fn is_unavailable(response: &BatchResponse) -> bool {
+    let unavailable = async_graphql::Value::from(UNAVAILABLE);
     let flagged = |r: &async_graphql::Response| {
-        r.errors.iter().any(|e| e.extensions.as_ref().is_some_and(|x| x.get(UNAVAILABLE_FLAG).is_some()))
+        r.errors.iter().any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&unavailable))
     };
     match response {
         BatchResponse::Single(r) => flagged(r),

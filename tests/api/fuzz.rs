@@ -10,8 +10,16 @@ use serde_json::{Map, Value, json};
 use crate::both;
 use crate::helpers::{Backend, TestApp};
 
-const CODES: [&str; 7] =
-    ["UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT", "RATE_LIMITED", "INTERNAL"];
+const CODES: [&str; 8] = [
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_USER_INPUT",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "UNAVAILABLE",
+    "INTERNAL",
+];
 const PROVIDERS: [&str; 4] = ["emailpass", "google", "", "EMAILPASS"];
 const KEYS: [&str; 9] =
     ["email", "password", "currentPassword", "code", "state", "callbackUrl", "firstName", "role", "metadata"];

@@ -10,6 +10,7 @@ mod smtp;
 
 mod authenticate;
 mod cli;
+mod client_address;
 mod faults;
 mod foundation;
 mod fuzz;

@@ -251,17 +251,19 @@ async fn email_verification_sets_email_verified(backend: Backend) {
     let token = mail.token(APP_URL, "/verify-email");
 
     let verify = |t: &str| json!({ "t": t });
-    const VERIFY: &str = "mutation($t: String!) { verifyEmail(token: $t) }";
-    let body = app.gql(VERIFY, verify("junk")).await;
+    let body = app.gql_as(&session, VERIFY, verify("junk")).await;
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
     // Well-formed, but no token at all.
-    let body = app.gql(VERIFY, verify(&"B".repeat(43))).await;
+    let body = app.gql_as(&session, VERIFY, verify(&"B".repeat(43))).await;
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-
+    // Without a session the link does nothing, and stays usable.
     let body = app.gql(VERIFY, verify(&token)).await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{body}");
+
+    let body = app.gql_as(&session, VERIFY, verify(&token)).await;
     assert_eq!(body["data"]["verifyEmail"], true, "{body}");
     assert_eq!(app.gql_as(&session, ME, json!({})).await["data"]["me"]["emailVerified"], true);
-    let body = app.gql(VERIFY, verify(&token)).await;
+    let body = app.gql_as(&session, VERIFY, verify(&token)).await;
     assert_eq!(body["errors"][0]["message"], "Verification link is invalid or has expired", "{body}");
 
     // Verified already: true, and no mail. A reset mail afterwards shows the queue is empty.
@@ -273,7 +275,46 @@ async fn email_verification_sets_email_verified(backend: Backend) {
     sink.assert_total(2).await;
     // A reset token cannot verify an address, nor a verification token reset a password.
     let reset_token = next.token(APP_URL, "/reset-password");
-    let body = app.gql(VERIFY, verify(&reset_token)).await;
+    let body = app.gql_as(&session, VERIFY, verify(&reset_token)).await;
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
 }
 both!(email_verification_sets_email_verified);
+
+const VERIFY: &str = "mutation($t: String!) { verifyEmail(token: $t) }";
+
+/// The pre-account-takeover chain: an attacker signs up with the victim's address and asks
+/// for a verification mail; the victim (or a link scanner) opens it. Without the attacker's
+/// session the link verifies nothing, so the victim's later google sign-in still finds an
+/// unproven address and drops the attacker's password. Another user's session is refused
+/// too, and neither refusal spends the link.
+async fn a_verification_link_works_only_for_the_session_it_was_mailed_to(backend: Backend) {
+    let (app, sink) = app_with_mail(backend).await;
+    let (attacker, attacker_id) = app.sign_up("victim@example.com", "attacker's pass phrase").await;
+    let body = app.gql_as(&attacker, "mutation { requestEmailVerification }", json!({})).await;
+    assert_eq!(body["data"]["requestEmailVerification"], true, "{body}");
+    let token = sink.wait_for_nth(1, "victim@example.com").await.token(APP_URL, "/verify-email");
+
+    // The victim clicks the link in a browser that has no session here.
+    let body = app.gql(VERIFY, json!({ "t": token })).await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{body}");
+    // Someone signed in as another account (the victim's own, say) is refused as well.
+    let (other, _) = app.sign_up("bystander@example.com", "bystander's pass phrase").await;
+    let body = app.gql_as(&other, VERIFY, json!({ "t": token })).await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let me = app.gql_as(&other, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["emailVerified"], false, "{me}");
+    // Still unverified, and the link was not spent by the refusals.
+    let id = attacker_id.clone();
+    let verified = app
+        .state
+        .db
+        .read(move |conn| authql::db::models::users::find_live(conn, &id))
+        .await
+        .expect("read")
+        .expect("user")
+        .email_verified;
+    assert!(!verified, "a refused verifyEmail must not verify anyone");
+    let body = app.gql_as(&attacker, VERIFY, json!({ "t": token })).await;
+    assert_eq!(body["data"]["verifyEmail"], true, "the owner's own session still may: {body}");
+}
+both!(a_verification_link_works_only_for_the_session_it_was_mailed_to);

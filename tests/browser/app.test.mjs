@@ -237,6 +237,18 @@ story('the e-mailed link verifies the address', async () => {
   const link = await server.mailLink('email_verification', EMAIL);
   assert.ok(link.startsWith(`${server.url}/verify-email?token=`), link);
 
+  // Opened where nobody is signed in (a mail scanner, another browser), the link verifies
+  // nothing and stays usable.
+  const elsewhere = await chrome.newContext();
+  try {
+    const tab = await elsewhere.newPage();
+    await tab.goto(link);
+    await tab.locator('.status.error').filter({ hasText: 'Sign in to the account this link was sent to' }).waitFor();
+    await screenshot(tab, 'email-verification-needs-the-session');
+  } finally {
+    await elsewhere.close();
+  }
+
   await page.goto(link);
   await page.getByRole('heading', { name: 'E-mail address verified' }).waitFor();
   await screenshot(page, 'email-verified');

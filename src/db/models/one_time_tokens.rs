@@ -44,6 +44,16 @@ pub fn delete_for_auth_user(conn: &mut DbConnection, purpose: &str, auth_user_id
     .execute(conn)?)
 }
 
+/// The token with this hash and purpose, live or expired, without spending it.
+pub fn find(conn: &mut DbConnection, purpose: &str, token_hash: &str) -> Result<Option<OneTimeTokenRow>, DbError> {
+    Ok(one_time_tokens::table
+        .filter(one_time_tokens::token_hash.eq(token_hash))
+        .filter(one_time_tokens::purpose.eq(purpose))
+        .select(OneTimeTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Deletes the token with this hash and purpose and returns it, if it was still live.
 /// Single use even under concurrency: of two transactions taking one token, only the one
 /// whose delete removed the row gets it.
