@@ -88,12 +88,14 @@ pub struct GoogleConfig {
     pub allowed_callback_urls: Vec<String>,
 }
 
-/// Failed sign-in limits (per account and per client address, in one window).
+/// Password checks per account and per client address in one window; new accounts per
+/// client address per hour.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleConfig {
     pub account_max: u32,
     pub ip_max: u32,
     pub window: Duration,
+    pub signup_max_per_address: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +161,7 @@ const KEYS: &[&str] = &[
     "throttle_account_max",
     "throttle_ip_max",
     "throttle_window",
+    "signup_max_per_address",
     "introspection",
     "trust_proxy",
     "cors_origins",
@@ -272,6 +275,8 @@ impl Config {
                 account_max: v.parse_with("throttle_account_max", "5", |s| parse_range(s, 1, 1_000_000))?,
                 ip_max: v.parse_with("throttle_ip_max", "100", |s| parse_range(s, 1, 1_000_000))?,
                 window: v.parse_with("throttle_window", "15m", parse_duration)?,
+                signup_max_per_address: v
+                    .parse_with("signup_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             },
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
@@ -421,6 +426,16 @@ mod tests {
         assert_eq!(c.throttle.account_max, 5);
         assert_eq!(c.throttle.window, Duration::from_secs(900));
         assert!(c.ui);
+    }
+
+    #[test]
+    fn sign_ups_per_address_default_to_30() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.throttle.signup_max_per_address, 30);
+        let c = Config::from_sources(None, env(&[("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "3")])).expect("valid");
+        assert_eq!(c.throttle.signup_max_per_address, 3);
+        let err = Config::from_sources(None, env(&[("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_SIGNUP_MAX_PER_ADDRESS"), "{err}");
     }
 
     #[test]
