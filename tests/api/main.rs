@@ -20,5 +20,6 @@ mod invites;
 mod mail;
 mod passwords;
 mod sessions;
+mod throttle;
 mod users;
 mod web_ui;
