@@ -92,12 +92,14 @@ pub struct GoogleConfig {
     pub allowed_callback_urls: Vec<String>,
 }
 
-/// Failed sign-in limits (per account and per client address, in one window).
+/// Password checks per account and per client address in one window; new accounts per
+/// client address per hour.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleConfig {
     pub account_max: u32,
     pub ip_max: u32,
     pub window: Duration,
+    pub signup_max_per_address: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +165,7 @@ const KEYS: &[&str] = &[
     "throttle_account_max",
     "throttle_ip_max",
     "throttle_window",
+    "signup_max_per_address",
     "introspection",
     "trusted_proxies",
     "cors_origins",
@@ -276,6 +279,8 @@ impl Config {
                 account_max: v.parse_with("throttle_account_max", "5", |s| parse_range(s, 1, 1_000_000))?,
                 ip_max: v.parse_with("throttle_ip_max", "100", |s| parse_range(s, 1, 1_000_000))?,
                 window: v.parse_with("throttle_window", "15m", parse_duration)?,
+                signup_max_per_address: v
+                    .parse_with("signup_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             },
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trusted_proxies: v.parse_with("trusted_proxies", "", |s| {
@@ -447,6 +452,16 @@ mod tests {
         let err = Config::from_sources(None, env(&[("AUTHQL_TRUST_PROXY", "true")])).unwrap_err();
         assert!(matches!(err, ConfigError::TrustProxyReplaced(_)), "{err}");
         assert!(err.to_string().contains("AUTHQL_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn sign_ups_per_address_default_to_30() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.throttle.signup_max_per_address, 30);
+        let c = Config::from_sources(None, env(&[("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "3")])).expect("valid");
+        assert_eq!(c.throttle.signup_max_per_address, 3);
+        let err = Config::from_sources(None, env(&[("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_SIGNUP_MAX_PER_ADDRESS"), "{err}");
     }
 
     #[test]

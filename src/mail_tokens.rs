@@ -7,14 +7,19 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::auth::throttle::{self, Key};
 use crate::auth::token;
-use crate::db::models::attempts::{self, NewAttempt};
 use crate::db::models::one_time_tokens::{self, OneTimeTokenRow};
 use crate::db::{self, DbConnection, DbError};
 
 /// At most this many mails of one purpose to one recipient per throttle window
 /// (`AUTHQL_THROTTLE_WINDOW`); further requests are answered as usual and send nothing.
-pub const MAILS_PER_WINDOW: usize = 3;
+pub const MAILS_PER_WINDOW: u32 = 3;
+
+/// At most this many mail requests of one purpose from one client address per throttle
+/// window, whoever they name (so one client cannot mail a whole list of addresses); further
+/// requests are answered as usual and send nothing.
+pub const MAILS_PER_ADDRESS: u32 = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -30,31 +35,38 @@ impl Purpose {
         }
     }
 
-    /// The `auth_attempts` scope that counts this purpose's mails.
+    /// The `auth_attempts` scope that counts this purpose's mails per recipient.
     fn ration_scope(self) -> &'static str {
         match self {
             Purpose::PasswordReset => "mail_password_reset",
             Purpose::EmailVerification => "mail_email_verification",
         }
     }
+
+    /// The scope that counts this purpose's requests per client address.
+    fn address_scope(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "mail_password_reset_ip",
+            Purpose::EmailVerification => "mail_email_verification_ip",
+        }
+    }
 }
 
-/// Counts one more mail for `subject` and says whether it may go: false once
-/// [`MAILS_PER_WINDOW`] went out within `window`.
+/// Counts one more mail for `subject` (and from `address`, when known) and says whether it
+/// may go: false once [`MAILS_PER_WINDOW`] went to the subject, or [`MAILS_PER_ADDRESS`] were
+/// asked for from the address, within `window`. Counted with the throttle's reservation, so
+/// concurrent requests (on any instance) cannot both take the last one.
 pub fn ration_in(
     conn: &mut DbConnection,
     purpose: Purpose,
     subject: &str,
+    address: Option<&str>,
     window: Duration,
-    now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let since = now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15));
-    if attempts::times_since(conn, purpose.ration_scope(), subject, since)?.len() >= MAILS_PER_WINDOW {
-        return Ok(false);
-    }
-    let id = db::new_id();
-    attempts::insert(conn, &NewAttempt { id: &id, scope: purpose.ration_scope(), subject, attempted_at: now })?;
-    Ok(true)
+    let recipient = Key::new(purpose.ration_scope(), subject, MAILS_PER_WINDOW, window);
+    let from = address.map(|ip| Key::new(purpose.address_scope(), ip, MAILS_PER_ADDRESS, window));
+    let keys: Vec<Key> = std::iter::once(recipient).chain(from).collect();
+    Ok(throttle::reserve_in(conn, &keys)?.is_ok())
 }
 
 /// A new token for a user (and, for credentials, one identity); earlier tokens of the same

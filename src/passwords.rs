@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{AuthError, Authenticator, Throttle, throttle};
+use crate::auth::{AuthError, Authenticator, ClientInfo, Throttle};
 use crate::db::models::auth_users;
 use crate::db::models::{sessions, users};
 use crate::db::{self, Db, DbError};
@@ -53,11 +53,13 @@ impl Passwords {
 
     /// Changes the caller's credentials with `provider` (for emailpass: the current password
     /// and a new one), then ends every other session of theirs and any reset link in flight.
+    /// The provider throttles its check of the current credentials like a sign-in.
     pub async fn update(
         &self,
         caller: &CurrentSession,
         provider_name: &str,
         input: &Value,
+        client: &ClientInfo,
     ) -> Result<(), PasswordError> {
         let provider = self.authenticator.provider(provider_name)?;
         let user_id = caller.user.id.clone();
@@ -68,7 +70,7 @@ impl Passwords {
             .into_iter()
             .find(|a| a.provider == provider.name())
             .ok_or_else(|| PasswordError::Invalid(format!("You do not sign in with {}", provider.name())))?;
-        provider.update(&identity, input).await?.map_err(PasswordError::Invalid)?;
+        provider.update(&identity, input, client).await?.map_err(PasswordError::Invalid)?;
 
         let (user_id, keep, auth_user_id) = (caller.user.id.clone(), caller.session.id.clone(), identity.id.clone());
         let ended = self
@@ -91,11 +93,17 @@ impl Passwords {
     /// Mails a reset link when `entity_id` names an identity of a live user. Says nothing
     /// either way, and does the same database work either way, so neither the answer nor its
     /// timing tells whether the identity exists; the mail itself goes through the queue.
-    pub async fn request_reset(&self, provider_name: &str, entity_id: &str) -> Result<(), PasswordError> {
+    /// Rationed per identity and per client address ([`mail_tokens::ration_in`]).
+    pub async fn request_reset(
+        &self,
+        provider_name: &str,
+        entity_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), PasswordError> {
         let provider = self.authenticator.provider(provider_name)?;
         let entity = provider.reset_entity(entity_id).map_err(PasswordError::Invalid)?;
         let name = provider.name();
-        let (ttl, window) = (self.reset_ttl, self.window);
+        let (ttl, window, address) = (self.reset_ttl, self.window, client.ip.clone());
         let outcome = self
             .db
             .write(move |conn| {
@@ -106,7 +114,8 @@ impl Passwords {
                     None => None,
                 };
                 // Rationed whether or not the identity exists: the same work both ways.
-                if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &format!("{name}:{entity}"), window, now)? {
+                let recipient = format!("{name}:{entity}");
+                if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
                     return Ok(Reset::Withheld);
                 }
                 match (identity, user) {
@@ -170,7 +179,7 @@ impl Passwords {
         let user_id = row.user_id.clone();
         let ended = self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await?;
         // Whoever was locked out by failed sign-ins has just proved they own the account.
-        self.throttle.record_success(&throttle::account_key(&identity.provider, &identity.entity_id)).await?;
+        self.throttle.forgive(&self.throttle.account(&identity.provider, &identity.entity_id)).await?;
         tracing::info!(
             target: "audit",
             event = "password_reset",

@@ -67,7 +67,7 @@ impl AppState {
         let throttle = Throttle::new(db.clone(), config.throttle);
         let http = crate::auth::outbound::client()?;
         let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);
-        let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup);
+        let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup, throttle.clone());
         let users = Users::new(db.clone());
         let invites = Invites::new(db.clone(), config.invite_ttl);
         let mailer = Mailer::from_config(&config)?;

@@ -50,7 +50,7 @@ impl Verification {
                 let now = db::now();
                 let Some(user) = users::find_live(conn, &user_id)? else { return Ok(None) };
                 if user.email_verified
-                    || !mail_tokens::ration_in(conn, Purpose::EmailVerification, &user.id, window, now)?
+                    || !mail_tokens::ration_in(conn, Purpose::EmailVerification, &user.id, None, window)?
                 {
                     return Ok(None);
                 }

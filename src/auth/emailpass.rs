@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use crate::auth::email::Email;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
-use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
+use crate::auth::provider::{AuthRequest, ClientInfo, Identity, Outcome, Provider};
 use crate::auth::throttle::{self, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
@@ -49,11 +49,103 @@ impl EmailPass {
         Ok(verified.matches)
     }
 
+    /// Checks `password` for the identity (`None`: there is none, and the check fails after
+    /// as long as a real one takes) under a reservation on `keys`, taken before the check:
+    /// `RATE_LIMITED` when they are at their limit, whoever else is checking at this moment.
+    async fn checked(
+        &self,
+        keys: &[throttle::Key],
+        identity: Option<&AuthUserRow>,
+        password: &SecretString,
+    ) -> Result<bool, AuthError> {
+        let reservation = self.throttle.reserve(keys).await?;
+        let checked = match identity {
+            // Longer than any password can be: wrong, after as long as a check takes.
+            Some(row) if password::within_limits(password) => self.password_matches(row, password).await,
+            _ => self.hasher.verify_dummy(password).await.map(|()| false).map_err(AuthError::from),
+        };
+        match checked {
+            Ok(true) => {
+                reservation.succeeded().await?;
+                Ok(true)
+            }
+            Ok(false) => {
+                reservation.failed();
+                Ok(false)
+            }
+            Err(e @ AuthError::Hash(HashError::Overloaded)) => {
+                // No password was looked at: the attempt is not spent.
+                reservation.release().await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sign_in(
+        &self,
+        email: Email,
+        found: Option<AuthUserRow>,
+        password: &SecretString,
+        req: &AuthRequest<'_>,
+    ) -> Result<Outcome, AuthError> {
+        let keys = self.throttle.password_check(NAME, email.as_str(), req.client.ip.as_deref());
+        if self.checked(&keys, found.as_ref(), password).await? {
+            return Ok(identity(email, found, None));
+        }
+        if found.is_none() && req.invite_id.is_some() {
+            // An invite under closed sign-up: the user guard refuses it in its own words.
+            return Ok(identity(email, None, None));
+        }
+        // An unknown address (sign-up not open) gets the same answer, the same hash and the
+        // same count as a wrong password: nothing tells whether the account exists.
+        Ok(Outcome::Failed(INVALID_CREDENTIALS.into()))
+    }
+
+    async fn sign_up(
+        &self,
+        email: Email,
+        password: &SecretString,
+        req: &AuthRequest<'_>,
+    ) -> Result<Outcome, AuthError> {
+        if let Err(e) = password::check_new(password) {
+            return Ok(Outcome::Failed(e.to_string()));
+        }
+        // The user guard takes the address's sign-up ration atomically with the new account
+        // (not for an invite: that is a ration of its own); an address that spent it is
+        // turned away here before a hash is spent.
+        if req.invite_id.is_none()
+            && let Some(ration) = self.throttle.signup(req.client.ip.as_deref())
+        {
+            self.throttle.check(std::slice::from_ref(&ration)).await?;
+        }
+        let hash = self.hasher.hash(password).await?;
+        Ok(identity(email, None, Some(hash)))
+    }
+
     async fn store_hash(&self, auth_user_id: &str, hash: &str) -> Result<(), AuthError> {
         let (id, meta) = (auth_user_id.to_string(), metadata_for(hash));
         self.db.write(move |conn| auth_users::set_provider_metadata(conn, &id, &meta, db::now())).await?;
         Ok(())
     }
+}
+
+/// What a password proved: the identity as it was stored, or a new one with its hash.
+fn identity(email: Email, existing: Option<AuthUserRow>, new_hash: Option<String>) -> Outcome {
+    Outcome::Authenticated(Box::new(Identity {
+        provider: NAME.to_string(),
+        entity_id: email.as_str().to_string(),
+        email,
+        existing,
+        new_provider_metadata: new_hash.map(|h| json!({ "password_hash": h })),
+        user_metadata: None,
+        email_verified: false,
+        reverify_if_raced: true,
+        invite_id: None,
+        first_name: None,
+        last_name: None,
+        avatar_url: None,
+    }))
 }
 
 fn metadata_for(hash: &str) -> String {
@@ -98,57 +190,18 @@ impl Provider for EmailPass {
         if !self.hasher.has_room() {
             return Err(AuthError::Hash(HashError::Overloaded));
         }
-        let account = throttle::account_key(NAME, email.as_str());
-        let ip = req.client.ip.as_deref();
-        if let Err(limited) = self.throttle.check(&account, ip).await? {
-            return Err(AuthError::RateLimited { retry_after: limited.retry_after });
-        }
-
-        let identity = |existing: Option<AuthUserRow>, new_hash: Option<String>| {
-            Outcome::Authenticated(Box::new(Identity {
-                provider: NAME.to_string(),
-                entity_id: email.as_str().to_string(),
-                email: email.clone(),
-                existing,
-                new_provider_metadata: new_hash.map(|h| json!({ "password_hash": h })),
-                user_metadata: None,
-                email_verified: false,
-                reverify_if_raced: true,
-                invite_id: None,
-                first_name: None,
-                last_name: None,
-                avatar_url: None,
-            }))
-        };
-
         match self.find(&email).await? {
-            Some(row) => {
-                let matches = password::within_limits(&password) && self.password_matches(&row, &password).await?;
-                if !matches {
-                    self.throttle.record_failure(&account, ip).await?;
-                    return Ok(Outcome::Failed(INVALID_CREDENTIALS.into()));
-                }
-                self.throttle.record_success(&account).await?;
-                Ok(identity(Some(row), None))
-            }
-            None if !req.may_create => {
-                // The policy will refuse this sign-up: take as long as a wrong password would,
-                // so the answer's timing does not tell whether the address has an account.
-                self.hasher.verify_dummy(&password).await?;
-                self.throttle.record_failure(&account, ip).await?;
-                Ok(identity(None, None))
-            }
-            None => {
-                if let Err(e) = password::check_new(&password) {
-                    return Ok(Outcome::Failed(e.to_string()));
-                }
-                let hash = self.hasher.hash(&password).await?;
-                Ok(identity(None, Some(hash)))
-            }
+            None if req.may_create => self.sign_up(email, &password, req).await,
+            found => self.sign_in(email, found, &password, req).await,
         }
     }
 
-    async fn update(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
+    async fn update(
+        &self,
+        identity: &AuthUserRow,
+        input: &Value,
+        client: &ClientInfo,
+    ) -> Result<Result<(), String>, AuthError> {
         let current = match password::from_input(input.get("currentPassword")) {
             Ok(p) => p,
             Err(_) => return Ok(Err("Current password should be a string".into())),
@@ -157,12 +210,8 @@ impl Provider for EmailPass {
             Ok(p) => p,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        let account = throttle::account_key(NAME, &identity.entity_id);
-        if let Err(limited) = self.throttle.check(&account, None).await? {
-            return Err(AuthError::RateLimited { retry_after: limited.retry_after });
-        }
-        if !(password::within_limits(&current) && self.password_matches(identity, &current).await?) {
-            self.throttle.record_failure(&account, None).await?;
+        let keys = self.throttle.password_check(NAME, &identity.entity_id, client.ip.as_deref());
+        if !self.checked(&keys, Some(identity), &current).await? {
             return Ok(Err("Current password is incorrect".into()));
         }
         if new.expose_secret() == current.expose_secret() {

@@ -79,14 +79,21 @@ struct Inner {
     db: Db,
     sessions: Sessions,
     policy: SignupPolicy,
+    throttle: Throttle,
 }
 
 /// How often a flow is re-run after losing a race to a concurrent one.
 const RETRIES: usize = 4;
 
 impl Authenticator {
-    pub fn new(registry: Registry, db: Db, sessions: Sessions, policy: SignupPolicy) -> Authenticator {
-        Authenticator { inner: Arc::new(Inner { registry, db, sessions, policy }) }
+    pub fn new(
+        registry: Registry,
+        db: Db,
+        sessions: Sessions,
+        policy: SignupPolicy,
+        throttle: Throttle,
+    ) -> Authenticator {
+        Authenticator { inner: Arc::new(Inner { registry, db, sessions, policy, throttle }) }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -148,31 +155,40 @@ impl Authenticator {
         client: &ClientInfo,
     ) -> Result<Option<AuthFlow>, AuthError> {
         let identity = Arc::new(identity);
+        let ration = self.inner.throttle.signup(client.ip.as_deref());
         for _ in 0..RETRIES {
-            let (identity, invite_id, client) = (identity.clone(), invite_id.clone(), client.clone());
+            let (identity, invite_id, client, ration) =
+                (identity.clone(), invite_id.clone(), client.clone(), ration.clone());
             let (policy, sessions) = (self.inner.policy, self.inner.sessions.clone());
             let result = self
                 .inner
                 .db
-                .write(move |conn| match user_guard::resolve(conn, &identity, policy, invite_id.as_deref())? {
-                    Resolution::Resolved(resolved) => {
-                        let (user, auth_user, new_user) = *resolved;
-                        let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
-                        Ok(Some(AuthFlow::SignedIn(Box::new(SignedIn {
-                            new_user,
-                            session: issued.row,
-                            token: issued.token,
-                            user,
-                            auth_user,
-                        }))))
-                    }
-                    Resolution::Refused(reason) => Ok(Some(AuthFlow::Failed(reason))),
-                    Resolution::Raced => Ok(None),
+                .write(move |conn| {
+                    let flow =
+                        match user_guard::resolve(conn, &identity, policy, invite_id.as_deref(), ration.as_ref())? {
+                            Resolution::Resolved(resolved) => {
+                                let (user, auth_user, new_user) = *resolved;
+                                let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                                Some(AuthFlow::SignedIn(Box::new(SignedIn {
+                                    new_user,
+                                    session: issued.row,
+                                    token: issued.token,
+                                    user,
+                                    auth_user,
+                                })))
+                            }
+                            Resolution::Refused(reason) => Some(AuthFlow::Failed(reason)),
+                            Resolution::Raced => None,
+                            Resolution::Limited(limited) => return Ok(Err(limited)),
+                        };
+                    Ok(Ok(flow))
                 })
                 .await;
             match result {
                 Err(DbError::Conflict(_)) => continue,
-                other => return Ok(other?),
+                Err(other) => return Err(other.into()),
+                Ok(Err(limited)) => return Err(AuthError::RateLimited { retry_after: limited.retry_after }),
+                Ok(Ok(flow)) => return Ok(flow),
             }
         }
         Err(AuthError::Contention)

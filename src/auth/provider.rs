@@ -72,8 +72,14 @@ pub trait Provider: Send + Sync {
         Ok(Outcome::Failed(format!("The {} provider has no callback", self.name())))
     }
 
-    /// Changes the identity's credentials (e.g. a password), given the current ones.
-    async fn update(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
+    /// Changes the identity's credentials (e.g. a password), given the current ones; `client`
+    /// is who asks (checks of the current ones are throttled per address too).
+    async fn update(
+        &self,
+        _identity: &AuthUserRow,
+        _input: &Value,
+        _client: &ClientInfo,
+    ) -> Result<Result<(), String>, AuthError> {
         Ok(Err(format!("The {} provider has nothing to update", self.name())))
     }
 

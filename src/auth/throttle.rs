@@ -1,28 +1,91 @@
-//! Failed sign-ins, counted in the database so the limits hold across every instance:
-//! per account (`throttle_account_max` in `throttle_window`) and per client address.
-//! A success clears the account's count.
+//! Attempts counted in the database, so the limits hold across every instance: password
+//! checks per account (`throttle_account_max`) and per client address (`throttle_ip_max`)
+//! in `throttle_window`, new accounts per address (`signup_max_per_address` an hour), and
+//! the mail rations of [`crate::mail_tokens`]. A limit is a [`Key`]: a scope, a subject in
+//! it, at most `max` attempts within `window`.
+//!
+//! **Reserve, then check.** [`Throttle::reserve`] counts and writes the attempt in one
+//! transaction, before any password is looked at; the caller checks only with a
+//! [`Reservation`] in hand and then says how it went. However many requests arrive at once,
+//! at most `max` hold a reservation for a key in a window, so at most `max` passwords are
+//! checked. A success gives its reservation back (for an account key, also every failure
+//! before it); a failure leaves it counted.
+//!
+//! **Atomic on both backends.** Counting then inserting is a check-then-act: two
+//! transactions may both count `max - 1` and both insert. On SQLite, writes already take
+//! turns ([`Db::write`]), and SQLite itself refuses to let a transaction write on a stale
+//! snapshot. On PostgreSQL (read committed) each key's transaction first takes
+//! `pg_advisory_xact_lock` on a 64-bit hash of scope and subject; the count after it is a
+//! new statement, so it sees every reservation committed by whoever held the lock before.
+//! An advisory lock rather than a counter row locked `FOR UPDATE`: there is no row to
+//! create first (and race on), no schema change, the attempt log stays the one record the
+//! sliding window is counted from, and the lock ends with the transaction however that ends.
+//! Keys are locked in ascending lock id, so transactions that share some keys cannot
+//! deadlock; a hash collision only makes two subjects take turns.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+use diesel::RunQueryDsl;
+use sha2::{Digest, Sha256};
 
+use crate::auth::AuthError;
 use crate::config::ThrottleConfig;
 use crate::db::models::attempts::{self, NewAttempt};
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Db, DbConnection, DbError};
 
 const ACCOUNT: &str = "account";
 const ADDRESS: &str = "ip";
+const SIGNUP: &str = "signup";
 
-#[derive(Clone)]
-pub struct Throttle {
-    db: Db,
-    limits: ThrottleConfig,
-}
+/// Sign-ups are rationed per hour, whatever the throttle window.
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
 
-/// The name failed sign-ins of one identity are counted under. Sign-in, password change
-/// and reset must all use this one, or a reset would not clear the count sign-in keeps.
+/// The name attempts on one identity are counted under. Sign-in, password change and reset
+/// must all use this one, or a reset would not clear the count sign-in keeps.
 pub fn account_key(provider: &str, entity_id: &str) -> String {
     format!("{provider}:{entity_id}")
+}
+
+/// One limit: at most `max` attempts on `subject` (within `scope`) per `window`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    scope: &'static str,
+    subject: String,
+    max: u32,
+    window: Duration,
+    /// A success forgives the failures before it (an account), instead of only giving its
+    /// own attempt back (an address: one good password must not wipe a guesser's count).
+    forgiven_by_success: bool,
+}
+
+impl Key {
+    pub fn new(scope: &'static str, subject: impl Into<String>, max: u32, window: Duration) -> Key {
+        Key { scope, subject: subject.into(), max, window, forgiven_by_success: false }
+    }
+
+    /// A success on this key clears its earlier failures.
+    pub fn forgiven_by_success(mut self) -> Key {
+        self.forgiven_by_success = true;
+        self
+    }
+
+    fn window(&self) -> chrono::Duration {
+        chrono_window(self.window)
+    }
+
+    /// The PostgreSQL advisory lock that serializes reservations on this key.
+    fn lock_id(&self) -> i64 {
+        let digest = Sha256::new()
+            .chain_update(b"authql-throttle\0")
+            .chain_update(self.scope.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.subject.as_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    }
 }
 
 /// Refused: come back after this many seconds.
@@ -31,78 +94,197 @@ pub struct Limited {
     pub retry_after: u64,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    #[error("too many attempts; retry in {} s", .0.retry_after)]
+    Limited(Limited),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<ThrottleError> for AuthError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Limited(l) => AuthError::RateLimited { retry_after: l.retry_after },
+            ThrottleError::Db(db) => AuthError::Db(db),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Throttle {
+    db: Db,
+    limits: ThrottleConfig,
+}
+
 impl Throttle {
     pub fn new(db: Db, limits: ThrottleConfig) -> Throttle {
         Throttle { db, limits }
     }
 
-    /// Whether `account` (e.g. `emailpass:alice@example.com`) from `ip` may try now.
-    pub async fn check(&self, account: &str, ip: Option<&str>) -> Result<Result<(), Limited>, DbError> {
-        let limits = self.limits;
-        let (account, ip) = (account.to_string(), ip.map(str::to_string));
-        self.db
-            .read(move |conn| {
-                let now = db::now();
-                let since = now - chrono_window(limits.window);
-                let times = attempts::times_since(conn, ACCOUNT, &account, since)?;
-                if let Some(wait) = wait_needed(&times, limits.account_max, limits.window, now) {
-                    return Ok(Err(Limited { retry_after: wait }));
-                }
-                if let Some(ip) = ip {
-                    let times = attempts::times_since(conn, ADDRESS, &ip, since)?;
-                    if let Some(wait) = wait_needed(&times, limits.ip_max, limits.window, now) {
-                        return Ok(Err(Limited { retry_after: wait }));
-                    }
-                }
-                Ok(Ok(()))
-            })
-            .await
+    /// Password checks on one identity; a success forgives the failures before it.
+    pub fn account(&self, provider: &str, entity_id: &str) -> Key {
+        Key::new(ACCOUNT, account_key(provider, entity_id), self.limits.account_max, self.limits.window)
+            .forgiven_by_success()
     }
 
-    pub async fn record_failure(&self, account: &str, ip: Option<&str>) -> Result<(), DbError> {
-        let (account, ip) = (account.to_string(), ip.map(str::to_string));
-        self.db
-            .write(move |conn| {
-                let now = db::now();
-                let id = db::new_id();
-                attempts::insert(conn, &NewAttempt { id: &id, scope: ACCOUNT, subject: &account, attempted_at: now })?;
-                if let Some(ip) = &ip {
-                    let id = db::new_id();
-                    attempts::insert(conn, &NewAttempt { id: &id, scope: ADDRESS, subject: ip, attempted_at: now })?;
-                }
-                Ok(())
-            })
-            .await
+    /// Password checks from one client address, any account.
+    pub fn address(&self, ip: Option<&str>) -> Option<Key> {
+        ip.map(|ip| Key::new(ADDRESS, ip, self.limits.ip_max, self.limits.window))
     }
 
-    pub async fn record_success(&self, account: &str) -> Result<(), DbError> {
-        let account = account.to_string();
-        self.db.write(move |conn| attempts::delete_subject(conn, ACCOUNT, &account)).await
+    /// New accounts made from one client address.
+    pub fn signup(&self, ip: Option<&str>) -> Option<Key> {
+        ip.map(|ip| Key::new(SIGNUP, ip, self.limits.signup_max_per_address, SIGNUP_WINDOW))
     }
 
-    /// Forgets attempts older than the window (run now and then).
+    /// The keys one password check on an identity is counted under.
+    pub fn password_check(&self, provider: &str, entity_id: &str, ip: Option<&str>) -> Vec<Key> {
+        std::iter::once(self.account(provider, entity_id)).chain(self.address(ip)).collect()
+    }
+
+    /// Counts one attempt on every key, or none when any is at its limit.
+    pub async fn reserve(&self, keys: &[Key]) -> Result<Reservation, ThrottleError> {
+        let owned = keys.to_vec();
+        let reserved = self.db.write(move |conn| reserve_in(conn, &owned)).await?;
+        let Reserved { at, ids } = reserved.map_err(ThrottleError::Limited)?;
+        Ok(Reservation { db: self.db.clone(), keys: keys.to_vec(), ids, at })
+    }
+
+    /// Whether the keys have room now, counting nothing: an early answer before costly work
+    /// whose attempt is reserved (atomically) later.
+    pub async fn check(&self, keys: &[Key]) -> Result<(), ThrottleError> {
+        let keys = keys.to_vec();
+        match self.db.read(move |conn| limited_in(conn, &keys, db::now())).await? {
+            Some(limited) => Err(ThrottleError::Limited(limited)),
+            None => Ok(()),
+        }
+    }
+
+    /// Clears a key's count (its owner proved who they are another way, e.g. a reset link).
+    pub async fn forgive(&self, key: &Key) -> Result<(), DbError> {
+        let key = key.clone();
+        self.db.write(move |conn| attempts::delete_subject_until(conn, key.scope, &key.subject, db::now())).await
+    }
+
+    /// Forgets attempts older than every window (run now and then).
     pub async fn prune(&self) -> Result<usize, DbError> {
-        let window = chrono_window(self.limits.window);
-        self.db.write(move |conn| attempts::delete_older_than(conn, db::now() - window)).await
+        let longest = chrono_window(self.limits.window.max(SIGNUP_WINDOW));
+        self.db.write(move |conn| attempts::delete_older_than(conn, db::now() - longest)).await
     }
+}
+
+/// What [`reserve_in`] wrote: one attempt per key, all at `at`.
+pub struct Reserved {
+    pub at: NaiveDateTime,
+    pub ids: Vec<String>,
+}
+
+/// Counts one attempt on every key inside the caller's write transaction, or none when any
+/// key is at its limit. The transaction holds the keys' locks (PostgreSQL) until it ends,
+/// so whatever else it writes is decided under the same count.
+pub fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
+    lock(conn, keys)?;
+    // Taken after the locks: a reservation's time is never older than one it waited for.
+    let now = db::now();
+    if let Some(limited) = limited_in(conn, keys, now)? {
+        return Ok(Err(limited));
+    }
+    let mut ids = Vec::with_capacity(keys.len());
+    for key in keys {
+        let id = db::new_id();
+        attempts::insert(conn, &NewAttempt { id: &id, scope: key.scope, subject: &key.subject, attempted_at: now })?;
+        ids.push(id);
+    }
+    Ok(Ok(Reserved { at: now, ids }))
+}
+
+fn lock(conn: &mut DbConnection, keys: &[Key]) -> Result<(), DbError> {
+    let DbConnection::Pg(pg) = conn else { return Ok(()) };
+    let mut ids: Vec<i64> = keys.iter().map(Key::lock_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .execute(pg)
+            .map_err(DbError::from)?;
+    }
+    Ok(())
+}
+
+/// The longest wait among the keys that are at their limit; `None` when all have room.
+fn limited_in(conn: &mut DbConnection, keys: &[Key], now: NaiveDateTime) -> Result<Option<Limited>, DbError> {
+    let mut wait: Option<u64> = None;
+    for key in keys {
+        let since = now - key.window();
+        let count = attempts::count_since(conn, key.scope, &key.subject, since)?;
+        let Some(position) = deciding_position(count, key.max) else { continue };
+        // A success may have forgiven rows since the count: then the key frees at once.
+        let secs = match attempts::time_at(conn, key.scope, &key.subject, since, position)? {
+            Some(at) => seconds_until(at + key.window(), now),
+            None => 1,
+        };
+        wait = Some(wait.map_or(secs, |w| w.max(secs)));
+    }
+    Ok(wait.map(|retry_after| Limited { retry_after }))
+}
+
+/// With `count` attempts in the window and room for `max`, which one (0: the oldest) must
+/// leave the window before another is allowed; `None` when one is allowed now.
+fn deciding_position(count: i64, max: u32) -> Option<i64> {
+    let max = i64::from(max);
+    (count >= max).then(|| count - max)
+}
+
+/// Whole seconds from `now` until `at`, at least 1 (a client told 0 would come straight back).
+fn seconds_until(at: NaiveDateTime, now: NaiveDateTime) -> u64 {
+    let millis = (at - now).num_milliseconds().max(0);
+    u64::try_from((millis + 999) / 1000).unwrap_or(1).max(1)
 }
 
 fn chrono_window(window: Duration) -> chrono::Duration {
     chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15))
 }
 
-/// Seconds until fewer than `max` of the failures at `times` (oldest first, all inside the
-/// window) remain inside it; `None` when another attempt is allowed now.
-pub fn wait_needed(times: &[NaiveDateTime], max: u32, window: Duration, now: NaiveDateTime) -> Option<u64> {
-    let max = max as usize;
-    if times.len() < max {
-        return None;
+/// Attempts counted by [`Throttle::reserve`]; say how the attempt ended. Dropped without a
+/// word, it stays counted as a failure.
+#[must_use = "an attempt ends as succeeded, failed or released"]
+pub struct Reservation {
+    db: Db,
+    keys: Vec<Key>,
+    ids: Vec<String>,
+    at: NaiveDateTime,
+}
+
+impl Reservation {
+    /// The check passed: the attempt is given back, and keys that a success forgives
+    /// forget the failures before it.
+    pub async fn succeeded(self) -> Result<(), DbError> {
+        let Reservation { db, keys, ids, at } = self;
+        db.write(move |conn| {
+            for (key, id) in keys.iter().zip(&ids) {
+                if key.forgiven_by_success {
+                    attempts::delete_subject_until(conn, key.scope, &key.subject, at)?;
+                } else {
+                    attempts::delete_by_id(conn, &[id.as_str()])?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
-    // The attempt is allowed again once this many of the oldest have left the window.
-    let must_expire = times.len() - max + 1;
-    let frees_at = times[must_expire - 1] + chrono_window(window);
-    let secs = (frees_at - now).num_milliseconds().max(0);
-    Some(((secs + 999) / 1000).max(1) as u64)
+
+    /// The check failed: the attempt stays counted until it leaves the window.
+    pub fn failed(self) {}
+
+    /// Nothing was checked after all (e.g. the hashing pool was full): give the attempt back.
+    pub async fn release(self) -> Result<(), DbError> {
+        let ids = self.ids;
+        self.db
+            .write(move |conn| attempts::delete_by_id(conn, &ids.iter().map(String::as_str).collect::<Vec<_>>()))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -114,20 +296,33 @@ mod tests {
     }
 
     #[test]
-    fn under_the_limit_is_allowed() {
-        let w = Duration::from_secs(900);
-        assert_eq!(wait_needed(&[], 5, w, at(0)), None);
-        assert_eq!(wait_needed(&[at(0), at(1), at(2), at(3)], 5, w, at(10)), None);
+    fn under_the_limit_nothing_decides() {
+        assert_eq!(deciding_position(0, 5), None);
+        assert_eq!(deciding_position(4, 5), None);
     }
 
     #[test]
-    fn at_the_limit_waits_for_the_oldest_to_leave_the_window() {
-        let w = Duration::from_secs(900);
-        let times = [at(0), at(10), at(20), at(30), at(40)];
-        assert_eq!(wait_needed(&times, 5, w, at(100)), Some(800));
-        let times = [at(0), at(10), at(20), at(30), at(40), at(50)];
-        // Two must leave: the second oldest decides.
-        assert_eq!(wait_needed(&times, 5, w, at(100)), Some(810));
-        assert_eq!(wait_needed(&times, 5, w, at(909)), Some(1));
+    fn at_the_limit_the_oldest_surplus_attempt_decides() {
+        // Five of five: the oldest must leave. Six (the limit was lowered): the second oldest.
+        assert_eq!(deciding_position(5, 5), Some(0));
+        assert_eq!(deciding_position(6, 5), Some(1));
+        assert_eq!(deciding_position(1, 1), Some(0));
+    }
+
+    #[test]
+    fn waits_are_whole_seconds_and_never_zero() {
+        assert_eq!(seconds_until(at(900), at(100)), 800);
+        assert_eq!(seconds_until(at(900) + chrono::Duration::milliseconds(1), at(100)), 801);
+        assert_eq!(seconds_until(at(100), at(100)), 1);
+        assert_eq!(seconds_until(at(50), at(100)), 1);
+    }
+
+    #[test]
+    fn lock_ids_separate_scope_from_subject() {
+        let w = Duration::from_secs(60);
+        let a = Key::new("account", "emailpass:a@b.co", 5, w);
+        assert_eq!(a.lock_id(), Key::new("account", "emailpass:a@b.co", 9, w).lock_id(), "the limit is no part of it");
+        assert_ne!(a.lock_id(), Key::new("ip", "emailpass:a@b.co", 5, w).lock_id());
+        assert_ne!(Key::new("ab", "c", 1, w).lock_id(), Key::new("a", "bc", 1, w).lock_id());
     }
 }

@@ -1,13 +1,16 @@
 //! The user guard: after a provider proved an identity and before any session exists, find
 //! or create the User it stands for, under the rules in [`crate::auth::linking`]. Runs
 //! inside the caller's transaction, so a sign-up writes user and identity together or not
-//! at all. Shared by authenticate, validateCallback and acceptInvite.
+//! at all. Shared by authenticate, validateCallback and acceptInvite. A new account (not
+//! one made through an invite) spends one of its client address's sign-up ration in that
+//! same transaction, so the ration holds however many sign-ups arrive at once.
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::auth::linking::{self, Decision, EmailOwner, Facts, InviteFacts, Refusal};
 use crate::auth::provider::Identity;
+use crate::auth::throttle::{self, Key, Limited};
 use crate::config::SignupPolicy;
 use crate::db::models::auth_users::{self, AuthUserRow, NewAuthUser};
 use crate::db::models::invites;
@@ -22,13 +25,17 @@ pub enum Resolution {
     /// Another request created this identity with a secret of its own after the provider
     /// looked: the provider must check the input again against what is stored now.
     Raced,
+    /// A new account, but its client address has made as many as it may lately.
+    Limited(Limited),
 }
 
+/// `signup_ration`: the client address's sign-up ration, spent when a new account is made.
 pub fn resolve(
     conn: &mut DbConnection,
     identity: &Identity,
     policy: SignupPolicy,
     invite_id: Option<&str>,
+    signup_ration: Option<&Key>,
 ) -> Result<Resolution, DbError> {
     let now = db::now();
     // The address's owner is read before the identity: a concurrent sign-up commits user
@@ -113,6 +120,12 @@ pub fn resolve(
                 // never create an identity nobody can prove.
                 let refusal = if policy == SignupPolicy::Closed { Refusal::SignupClosed } else { Refusal::InviteOnly };
                 return Ok(Resolution::Refused(refusal.to_string()));
+            }
+            // An invite is a ration of its own: an administrator handed out each one.
+            if let (Some(ration), false) = (signup_ration, from_invite)
+                && let Err(limited) = throttle::reserve_in(conn, std::slice::from_ref(ration))?
+            {
+                return Ok(Resolution::Limited(limited));
             }
             let email = match (&invite, from_invite) {
                 (Some(inv), true) => inv.email.clone(),

@@ -17,14 +17,14 @@ impl PasswordMutation {
     #[graphql(guard = "RequireSession")]
     async fn update_provider(&self, ctx: &Context<'_>, provider: String, input: Json<Value>) -> ApiResult<bool> {
         let caller = ctx.require_session().await?;
-        ctx.state().passwords.update(caller, &provider, &input.0).await.api()?;
+        ctx.state().passwords.update(caller, &provider, &input.0, &ctx.request().client).await.api()?;
         Ok(true)
     }
 
     /// Mails a single-use reset link (`AUTHQL_APP_URL/reset-password?token=...`) when the
     /// identity exists. Always true: the answer does not tell whether it does.
     async fn request_password_reset(&self, ctx: &Context<'_>, provider: String, entity_id: String) -> ApiResult<bool> {
-        ctx.state().passwords.request_reset(&provider, &entity_id).await.api()?;
+        ctx.state().passwords.request_reset(&provider, &entity_id, &ctx.request().client).await.api()?;
         Ok(true)
     }
 

@@ -21,5 +21,6 @@ mod invites;
 mod mail;
 mod passwords;
 mod sessions;
+mod throttle;
 mod users;
 mod web_ui;

@@ -166,10 +166,14 @@ fn server_binary(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
 fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: Backend) -> Result<String, String> {
     let db = BenchDb::create(backend, &args.pg_url)?;
     server::create_user(bin, &db, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")?;
-    // The failed sign-in scenario fails thousands of times from one address: the throttle
-    // must not turn those into RATE_LIMITED (it is measured on its own in the tests).
-    let env =
-        [("AUTHQL_THROTTLE_ACCOUNT_MAX", "1000000".to_string()), ("AUTHQL_THROTTLE_IP_MAX", "1000000".to_string())];
+    // The failed sign-in scenario fails thousands of times from one address, and the sign-up
+    // scenario makes thousands of accounts from it: the throttle and the sign-up ration must
+    // not turn those into RATE_LIMITED (they are measured on their own in the tests).
+    let env = [
+        ("AUTHQL_THROTTLE_ACCOUNT_MAX", "1000000".to_string()),
+        ("AUTHQL_THROTTLE_IP_MAX", "1000000".to_string()),
+        ("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "1000000".to_string()),
+    ];
     let srv = Server::spawn(bin, &db, &env)?;
     let addr = srv.addr;
     let idle_rss = srv.peak_rss_kib();
@@ -298,7 +302,8 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
     ));
     out.push_str(&format!(
         "- Server RSS at idle after start: {}; log lines written: {server_log_lines}. Throttle limits raised \
-         (AUTHQL_THROTTLE_ACCOUNT_MAX, AUTHQL_THROTTLE_IP_MAX = 1000000) so failed sign-ins are not rate limited.\n",
+         (AUTHQL_THROTTLE_ACCOUNT_MAX, AUTHQL_THROTTLE_IP_MAX, AUTHQL_SIGNUP_MAX_PER_ADDRESS = 1000000) \
+         so failed sign-ins and sign-ups are not rate limited.\n",
         fmt_mib(idle_rss)
     ));
     Ok(out)

@@ -1,4 +1,5 @@
-//! `auth_attempts`: sign-in attempts that count against the throttle.
+//! `auth_attempts`: attempts that count against the throttle and the rations (sign-ins,
+//! sign-ups, mails), one row per attempt and key.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -20,20 +21,33 @@ pub fn insert(conn: &mut DbConnection, row: &NewAttempt<'_>) -> Result<(), DbErr
     Ok(())
 }
 
-/// When the attempts for `subject` since `since` were made, oldest first.
-pub fn times_since(
+/// How many attempts for `subject` were made after `since`.
+pub fn count_since(conn: &mut DbConnection, scope: &str, subject: &str, since: NaiveDateTime) -> Result<i64, DbError> {
+    Ok(auth_attempts::table
+        .filter(auth_attempts::scope.eq(scope))
+        .filter(auth_attempts::subject.eq(subject))
+        .filter(auth_attempts::attempted_at.gt(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// When the attempt at position `skip` (0: the oldest) among those after `since` was made.
+pub fn time_at(
     conn: &mut DbConnection,
     scope: &str,
     subject: &str,
     since: NaiveDateTime,
-) -> Result<Vec<NaiveDateTime>, DbError> {
+    skip: i64,
+) -> Result<Option<NaiveDateTime>, DbError> {
     Ok(auth_attempts::table
         .filter(auth_attempts::scope.eq(scope))
         .filter(auth_attempts::subject.eq(subject))
         .filter(auth_attempts::attempted_at.gt(since))
         .order(auth_attempts::attempted_at.asc())
+        .offset(skip)
         .select(auth_attempts::attempted_at)
-        .load(conn)?)
+        .first(conn)
+        .optional()?)
 }
 
 pub fn delete_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<(), DbError> {
@@ -41,9 +55,18 @@ pub fn delete_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<(), DbError
     Ok(())
 }
 
-pub fn delete_subject(conn: &mut DbConnection, scope: &str, subject: &str) -> Result<(), DbError> {
+/// Forgets the attempts for `subject` made up to `until`.
+pub fn delete_subject_until(
+    conn: &mut DbConnection,
+    scope: &str,
+    subject: &str,
+    until: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::delete(
-        auth_attempts::table.filter(auth_attempts::scope.eq(scope)).filter(auth_attempts::subject.eq(subject)),
+        auth_attempts::table
+            .filter(auth_attempts::scope.eq(scope))
+            .filter(auth_attempts::subject.eq(subject))
+            .filter(auth_attempts::attempted_at.le(until)),
     )
     .execute(conn)?;
     Ok(())
