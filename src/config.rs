@@ -121,6 +121,8 @@ pub struct Config {
     /// How long a request waits for a database connection before giving up (503).
     pub db_timeout: Duration,
     pub throttle: ThrottleConfig,
+    /// Open (started, unfinished, unexpired) redirect flows one client address may have.
+    pub flow_max_per_address: u32,
     pub introspection: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
@@ -159,6 +161,7 @@ const KEYS: &[&str] = &[
     "throttle_account_max",
     "throttle_ip_max",
     "throttle_window",
+    "flow_max_per_address",
     "introspection",
     "trust_proxy",
     "cors_origins",
@@ -273,6 +276,7 @@ impl Config {
                 ip_max: v.parse_with("throttle_ip_max", "100", |s| parse_range(s, 1, 1_000_000))?,
                 window: v.parse_with("throttle_window", "15m", parse_duration)?,
             },
+            flow_max_per_address: v.parse_with("flow_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trust_proxy: v.parse_with("trust_proxy", "false", parse_bool)?,
             cors_origins: v.list("cors_origins", parse_origin)?,
@@ -429,6 +433,18 @@ mod tests {
         assert!(!c.ui);
         let err = Config::from_sources(None, env(&[("AUTHQL_UI", "sometimes")])).unwrap_err();
         assert!(err.to_string().contains("AUTHQL_UI"), "{err}");
+    }
+
+    #[test]
+    fn open_flows_per_address_are_bounded() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.flow_max_per_address, 30);
+        let c = Config::from_sources(None, env(&[("AUTHQL_FLOW_MAX_PER_ADDRESS", "5")])).expect("valid");
+        assert_eq!(c.flow_max_per_address, 5);
+        for bad in ["0", "-1", "many"] {
+            let err = Config::from_sources(None, env(&[("AUTHQL_FLOW_MAX_PER_ADDRESS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("AUTHQL_FLOW_MAX_PER_ADDRESS"), "{err}");
+        }
     }
 
     #[test]

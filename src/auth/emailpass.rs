@@ -114,7 +114,7 @@ impl Provider for EmailPass {
                 user_metadata: None,
                 email_verified: false,
                 reverify_if_raced: true,
-                invite_id: None,
+                invite: None,
                 first_name: None,
                 last_name: None,
                 avatar_url: None,

@@ -5,6 +5,7 @@ use actix_web::HttpRequest;
 use actix_web::http::{Method, header};
 
 use crate::auth::ClientInfo;
+use crate::auth::flow::{self, ClientBinding};
 use crate::graphql::auth::SESSION_COOKIE;
 use crate::server::AppState;
 
@@ -41,7 +42,16 @@ pub fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
         req.peer_addr().map(|a| a.ip().to_string())
     };
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    ClientInfo { ip, user_agent }
+    ClientInfo { ip, user_agent, ..ClientInfo::default() }
+}
+
+/// The flow binding cookie a request presents, under the same rule as the session cookie:
+/// only a JSON POST counts, so a cross-site form cannot finish a flow with it. Read whatever
+/// `AUTHQL_SESSION_COOKIE` says: redirect flows need it.
+pub fn flow_binding(req: &HttpRequest) -> ClientBinding {
+    let may_present = req.method() == Method::POST && is_json(req);
+    let cookie = if may_present { req.cookie(flow::binding::COOKIE) } else { None };
+    ClientBinding::from_cookie(cookie.as_ref().map(|c| c.value()))
 }
 
 /// `X-Forwarded-For` may carry `ip:port`; the throttle counts per address.
