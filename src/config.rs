@@ -127,6 +127,8 @@ pub struct Config {
     /// How long a request waits for a database connection before giving up (503).
     pub db_timeout: Duration,
     pub throttle: ThrottleConfig,
+    /// Open (started, unfinished, unexpired) redirect flows one client address may have.
+    pub flow_max_per_address: u32,
     pub introspection: bool,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net::client_address`]).
     pub trusted_proxies: Vec<IpNet>,
@@ -166,6 +168,7 @@ const KEYS: &[&str] = &[
     "throttle_ip_max",
     "throttle_window",
     "signup_max_per_address",
+    "flow_max_per_address",
     "introspection",
     "trusted_proxies",
     "cors_origins",
@@ -282,6 +285,7 @@ impl Config {
                 signup_max_per_address: v
                     .parse_with("signup_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             },
+            flow_max_per_address: v.parse_with("flow_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             introspection: v.parse_with("introspection", "true", parse_bool)?,
             trusted_proxies: v.parse_with("trusted_proxies", "", |s| {
                 s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
@@ -470,6 +474,18 @@ mod tests {
         assert!(!c.ui);
         let err = Config::from_sources(None, env(&[("AUTHQL_UI", "sometimes")])).unwrap_err();
         assert!(err.to_string().contains("AUTHQL_UI"), "{err}");
+    }
+
+    #[test]
+    fn open_flows_per_address_are_bounded() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.flow_max_per_address, 30);
+        let c = Config::from_sources(None, env(&[("AUTHQL_FLOW_MAX_PER_ADDRESS", "5")])).expect("valid");
+        assert_eq!(c.flow_max_per_address, 5);
+        for bad in ["0", "-1", "many"] {
+            let err = Config::from_sources(None, env(&[("AUTHQL_FLOW_MAX_PER_ADDRESS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("AUTHQL_FLOW_MAX_PER_ADDRESS"), "{err}");
+        }
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl EmailPass {
         if self.checked(&keys, found.as_ref(), password).await? {
             return Ok(identity(email, found, None));
         }
-        if found.is_none() && req.invite_id.is_some() {
+        if found.is_none() && req.invite.is_some() {
             // An invite under closed sign-up: the user guard refuses it in its own words.
             return Ok(identity(email, None, None));
         }
@@ -114,7 +114,7 @@ impl EmailPass {
         // The user guard takes the address's sign-up ration atomically with the new account
         // (not for an invite: that is a ration of its own); an address that spent it is
         // turned away here before a hash is spent.
-        if req.invite_id.is_none()
+        if req.invite.is_none()
             && let Some(ration) = self.throttle.signup(req.client.ip.as_deref())
         {
             self.throttle.check(std::slice::from_ref(&ration)).await?;
@@ -141,7 +141,7 @@ fn identity(email: Email, existing: Option<AuthUserRow>, new_hash: Option<String
         user_metadata: None,
         email_verified: false,
         reverify_if_raced: true,
-        invite_id: None,
+        invite: None,
         first_name: None,
         last_name: None,
         avatar_url: None,

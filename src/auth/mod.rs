@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod emailpass;
+pub mod flow;
 pub mod google;
 pub mod hasher;
 pub mod linking;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use hasher::{HashError, Hasher};
-pub use provider::ClientInfo;
+pub use provider::{ClientInfo, InviteRef, Redirect};
 pub use registry::Registry;
 pub use throttle::Throttle;
 
@@ -58,7 +59,7 @@ pub struct SignedIn {
 
 pub enum AuthFlow {
     SignedIn(Box<SignedIn>),
-    Redirect(String),
+    Redirect(Redirect),
     Failed(String),
 }
 
@@ -115,28 +116,28 @@ impl Authenticator {
         step: Step,
         input: &Value,
         client: &ClientInfo,
-        invite_id: Option<&str>,
+        invite: Option<&InviteRef>,
     ) -> Result<AuthFlow, AuthError> {
         let provider = self.provider(provider_name)?;
         let policy = self.inner.policy;
         let may_create = match policy {
             SignupPolicy::Open => true,
-            SignupPolicy::Invite => invite_id.is_some(),
+            SignupPolicy::Invite => invite.is_some(),
             SignupPolicy::Closed => false,
         };
         for _ in 0..RETRIES {
-            let req = AuthRequest { input, client, may_create, invite_id };
+            let req = AuthRequest { input, client, may_create, invite };
             let outcome = match step {
                 Step::Authenticate => provider.authenticate(&req).await?,
                 Step::Callback => provider.validate_callback(&req).await?,
             };
             let identity = match outcome {
                 Outcome::Authenticated(identity) => identity,
-                Outcome::Redirect(url) => return Ok(AuthFlow::Redirect(url)),
+                Outcome::Redirect(redirect) => return Ok(AuthFlow::Redirect(redirect)),
                 Outcome::Failed(reason) => return Ok(AuthFlow::Failed(reason)),
             };
             // An invite may also have travelled inside the provider's own state.
-            let invite = identity.invite_id.clone().or_else(|| invite_id.map(str::to_string));
+            let invite = identity.invite.clone().or_else(|| invite.cloned());
             match self.guard_and_issue(*identity.clone(), invite, client).await? {
                 Some(flow) => return Ok(flow),
                 None => continue,
@@ -151,21 +152,21 @@ impl Authenticator {
     async fn guard_and_issue(
         &self,
         identity: provider::Identity,
-        invite_id: Option<String>,
+        invite: Option<InviteRef>,
         client: &ClientInfo,
     ) -> Result<Option<AuthFlow>, AuthError> {
         let identity = Arc::new(identity);
         let ration = self.inner.throttle.signup(client.ip.as_deref());
         for _ in 0..RETRIES {
-            let (identity, invite_id, client, ration) =
-                (identity.clone(), invite_id.clone(), client.clone(), ration.clone());
+            let (identity, invite, client, ration) =
+                (identity.clone(), invite.clone(), client.clone(), ration.clone());
             let (policy, sessions) = (self.inner.policy, self.inner.sessions.clone());
             let result = self
                 .inner
                 .db
                 .write(move |conn| {
                     let flow =
-                        match user_guard::resolve(conn, &identity, policy, invite_id.as_deref(), ration.as_ref())? {
+                        match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
                             Resolution::Resolved(resolved) => {
                                 let (user, auth_user, new_user) = *resolved;
                                 let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;

@@ -7,13 +7,25 @@ use serde_json::Value;
 
 use crate::auth::AuthError;
 use crate::auth::email::Email;
+use crate::auth::flow::{BindingCookie, ClientBinding};
 use crate::db::models::auth_users::AuthUserRow;
 
-/// Who is asking (for throttling, audit and the session list).
+/// Who is asking (for throttling, audit and the session list), and the flows it may finish.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The binding cookie the request presented, and the one flows it starts get.
+    pub flow_binding: ClientBinding,
+}
+
+/// The invite a flow runs under: which one, and the hash of the token it was presented
+/// with. The token is part of it so that a refreshed (old token) or deleted invite ends
+/// every flow started with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRef {
+    pub id: String,
+    pub token_hash: String,
 }
 
 /// One call into a provider.
@@ -24,7 +36,7 @@ pub struct AuthRequest<'a> {
     /// spends the time of a password check instead of hashing a new one.
     pub may_create: bool,
     /// The invite being accepted, for providers that must carry it through a redirect.
-    pub invite_id: Option<&'a str>,
+    pub invite: Option<&'a InviteRef>,
 }
 
 /// What a provider proved.
@@ -46,16 +58,23 @@ pub struct Identity {
     /// created the same identity first, this one must be checked again against that one.
     pub reverify_if_raced: bool,
     /// An invite that travelled with the provider's own state (OAuth redirects).
-    pub invite_id: Option<String>,
+    pub invite: Option<InviteRef>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub avatar_url: Option<String>,
 }
 
+/// Where to send the browser, and the binding cookie that lets only this client come back.
+#[derive(Debug)]
+pub struct Redirect {
+    pub location: String,
+    pub binding: BindingCookie,
+}
+
 pub enum Outcome {
     Authenticated(Box<Identity>),
-    /// Send the browser here; no session yet.
-    Redirect(String),
+    /// Send the browser elsewhere; no session yet.
+    Redirect(Redirect),
     /// Not authenticated, with a reason for people.
     Failed(String),
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::auth::emailpass::EmailPass;
+use crate::auth::flow::Flows;
 use crate::auth::google::Google;
 use crate::auth::provider::Provider;
 use crate::auth::{Hasher, Throttle};
@@ -26,9 +27,11 @@ impl Registry {
         http: &reqwest::Client,
     ) -> Registry {
         let mut r = Registry::default();
+        // One store for every redirect provider: the per-address bound counts them together.
+        let flows = Flows::new(db.clone(), config.flow_max_per_address);
         r.add(EmailPass::new(db.clone(), hasher.clone(), throttle.clone()));
         if let Some(google) = &config.google {
-            r.add(Google::new(db.clone(), google.clone(), http.clone()));
+            r.add(Google::new(db.clone(), flows.clone(), google.clone(), http.clone()));
         }
         r
     }

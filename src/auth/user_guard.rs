@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::auth::linking::{self, Decision, EmailOwner, Facts, InviteFacts, Refusal};
-use crate::auth::provider::Identity;
+use crate::auth::provider::{Identity, InviteRef};
 use crate::auth::throttle::{self, Key, Limited};
 use crate::config::SignupPolicy;
 use crate::db::models::auth_users::{self, AuthUserRow, NewAuthUser};
@@ -34,7 +34,7 @@ pub fn resolve(
     conn: &mut DbConnection,
     identity: &Identity,
     policy: SignupPolicy,
-    invite_id: Option<&str>,
+    invite: Option<&InviteRef>,
     signup_ration: Option<&Key>,
 ) -> Result<Resolution, DbError> {
     let now = db::now();
@@ -54,8 +54,10 @@ pub fn resolve(
         None => None,
     };
 
-    let invite = match invite_id {
-        Some(id) => match invites::find_open(conn, id, now)? {
+    // Open, and still under the token the flow was started with: a refresh or a delete
+    // since then ends the flow.
+    let invite = match invite {
+        Some(pinned) => match invites::find_open(conn, &pinned.id, &pinned.token_hash, now)? {
             Some(invite) => Some(invite),
             None => return Ok(Resolution::Refused(Refusal::InviteInvalid.to_string())),
         },
@@ -148,9 +150,10 @@ pub fn resolve(
                 },
             )?;
             if let (Some(inv), true) = (&invite, from_invite)
-                && !invites::mark_accepted(conn, &inv.id, now)?
+                && !invites::mark_accepted(conn, &inv.id, &inv.token_hash, now)?
             {
-                // Accepted by someone else since we looked: roll back; the retry refuses.
+                // Accepted or refreshed by someone else since we looked: roll back; the
+                // retry refuses.
                 return Err(DbError::Conflict("invite accepted concurrently".into()));
             }
             let auth_user = store_identity(conn, current, identity, &user_id, now)?;

@@ -44,10 +44,13 @@ diesel::table! {
     oauth_states (state_hash) {
         state_hash -> Text,
         provider -> Text,
+        binding_hash -> Text,
+        client_address -> Text,
         pkce_verifier -> Text,
         nonce -> Text,
         redirect_uri -> Text,
         invite_id -> Nullable<Text>,
+        invite_token_hash -> Nullable<Text>,
         expires_at -> Timestamp,
         created_at -> Timestamp,
     }
@@ -96,7 +99,6 @@ diesel::table! {
 
 diesel::joinable!(auth_users -> users (user_id));
 diesel::joinable!(invites -> users (created_by));
-diesel::joinable!(oauth_states -> invites (invite_id));
 diesel::joinable!(one_time_tokens -> auth_users (auth_user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::joinable!(sessions -> auth_users (auth_user_id));

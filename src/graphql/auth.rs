@@ -4,7 +4,9 @@
 use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
-use crate::auth::{AuthError, AuthFlow, HashError, Step};
+use crate::auth::flow::BindingCookie;
+use crate::auth::flow::binding::COOKIE as FLOW_COOKIE;
+use crate::auth::{AuthError, AuthFlow, HashError, InviteRef, Step};
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::types::{AuthResult, AuthUser, Session, User};
@@ -49,13 +51,13 @@ pub(crate) async fn run(
     provider: &str,
     step: Step,
     input: &Value,
-    invite_id: Option<&str>,
+    invite: Option<&InviteRef>,
 ) -> ApiResult<AuthResult> {
     let state = ctx.state();
     let ip = ctx.request().client.ip.as_deref().unwrap_or("-");
     // Only registered names become metric labels.
     let label = if state.authenticator.registry().get(provider).is_some() { provider } else { "unknown" };
-    let flow = match state.authenticator.run(provider, step, input, &ctx.request().client, invite_id).await {
+    let flow = match state.authenticator.run(provider, step, input, &ctx.request().client, invite).await {
         Ok(flow) => flow,
         Err(e) => {
             let outcome = if matches!(e, AuthError::RateLimited { .. } | AuthError::Hash(HashError::Overloaded)) {
@@ -74,9 +76,13 @@ pub(crate) async fn run(
             tracing::info!(target: "audit", event = "sign_in_failed", provider = label, ip, reason = %reason);
             AuthResult::failed(reason)
         }
-        AuthFlow::Redirect(location) => {
+        AuthFlow::Redirect(redirect) => {
             state.metrics.observe_authentication(label, "redirect");
-            AuthResult { success: true, location: Some(location), ..Default::default() }
+            // Every flow of one request shares one binding: one header says it.
+            if ctx.request().client.flow_binding.claim_cookie() {
+                ctx.append_http_header("Set-Cookie", flow_cookie(state, &redirect.binding));
+            }
+            AuthResult { success: true, location: Some(redirect.location), ..Default::default() }
         }
         AuthFlow::SignedIn(signed_in) => {
             state.metrics.observe_authentication(label, "success");
@@ -102,6 +108,18 @@ pub(crate) async fn run(
             }
         }
     })
+}
+
+/// The Set-Cookie value that binds the client's redirect flows to it, for as long as the
+/// newest of them lives. Set whatever `AUTHQL_SESSION_COOKIE` says: a flow cannot finish
+/// without it.
+fn flow_cookie(state: &crate::server::AppState, cookie: &BindingCookie) -> String {
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    format!(
+        "{FLOW_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie.binding.expose(),
+        cookie.max_age.as_secs()
+    )
 }
 
 /// The Set-Cookie value that stores a token, or clears it (`None`).

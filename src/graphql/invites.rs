@@ -4,9 +4,9 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::auth::Step;
 use crate::auth::email::Email;
 use crate::auth::linking::Refusal;
+use crate::auth::{InviteRef, Step};
 use crate::db::models::invites::InviteRow;
 use crate::db::to_utc;
 use crate::graphql::auth::run;
@@ -165,7 +165,10 @@ impl InviteMutation {
                 }
             }
         }
-        let result = run(ctx, &provider, Step::Authenticate, &input, Some(&invite.id)).await?;
+        // The token's hash goes along: a redirect flow started here ends when the invite is
+        // refreshed or deleted before it comes back.
+        let pinned = InviteRef { id: invite.id.clone(), token_hash: invite.token_hash.clone() };
+        let result = run(ctx, &provider, Step::Authenticate, &input, Some(&pinned)).await?;
         if result.success && result.location.is_none() {
             tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
         }

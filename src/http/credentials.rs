@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName};
 
 use crate::auth::ClientInfo;
+use crate::auth::flow::{self, ClientBinding};
 use crate::graphql::auth::SESSION_COOKIE;
 use crate::net;
 use crate::server::AppState;
@@ -45,5 +46,14 @@ pub fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
     let ip = net::client_address(req.peer_addr().map(|a| a.ip()), forwarded_for, &state.config.trusted_proxies)
         .map(|ip| ip.to_string());
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    ClientInfo { ip, user_agent }
+    ClientInfo { ip, user_agent, ..ClientInfo::default() }
+}
+
+/// The flow binding cookie a request presents, under the same rule as the session cookie:
+/// only a JSON POST counts, so a cross-site form cannot finish a flow with it. Read whatever
+/// `AUTHQL_SESSION_COOKIE` says: redirect flows need it.
+pub fn flow_binding(req: &HttpRequest) -> ClientBinding {
+    let may_present = req.method() == Method::POST && is_json(req);
+    let cookie = if may_present { req.cookie(flow::binding::COOKIE) } else { None };
+    ClientBinding::from_cookie(cookie.as_ref().map(|c| c.value()))
 }

@@ -88,7 +88,8 @@ async fn execute(req: &HttpRequest, state: &AppState, schema: &AuthqlSchema, bat
         return error_response(StatusCode::BAD_REQUEST, &format!("A request may use at most {MAX_ALIASES} aliases"));
     }
     let token = credentials::session_token(req, state);
-    let client = credentials::client_info(req, state);
+    let mut client = credentials::client_info(req, state);
+    client.flow_binding = credentials::flow_binding(req);
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(r.data(RequestContext::new(token, client))),
         BatchRequest::Batch(items) => BatchRequest::Batch(

@@ -1,5 +1,6 @@
 //! What can go wrong in a google sign-in, and the sentence people are told for each.
 
+use crate::auth::flow::FlowError;
 use crate::auth::outbound::FetchError;
 use crate::db::DbError;
 
@@ -15,10 +16,8 @@ pub enum GoogleError {
     MissingCodeOrState,
     #[error("the provider sent back an error: {0}")]
     Denied(String),
-    #[error("unknown or already used state")]
-    UnknownState,
-    #[error("expired state")]
-    ExpiredState,
+    #[error("state: {0}")]
+    Flow(#[from] FlowError),
     #[error("discovery failed: {0}")]
     Discovery(FetchError),
     #[error("discovery names issuer {found:?}, configured {expected:?}")]
@@ -54,8 +53,7 @@ impl GoogleError {
             GoogleError::CallbackUrlNotAllowed => "callbackUrl is not an allowed callback URL".into(),
             GoogleError::MissingCodeOrState => "Code and state should be strings".into(),
             GoogleError::Denied(_) => "Google sign-in was cancelled or refused".into(),
-            GoogleError::UnknownState => "This sign-in request is invalid or was already used; start again".into(),
-            GoogleError::ExpiredState => "This sign-in request has expired; start again".into(),
+            GoogleError::Flow(e) => e.public_message(),
             GoogleError::Discovery(_)
             | GoogleError::IssuerMismatch { .. }
             | GoogleError::BadEndpoint(_)

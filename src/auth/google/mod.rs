@@ -8,14 +8,14 @@ mod error;
 mod id_token;
 mod jwks;
 mod oauth;
-mod state;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::auth::AuthError;
 use crate::auth::email::Email;
-use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
+use crate::auth::flow::{FlowError, Flows};
+use crate::auth::provider::{AuthRequest, Identity, InviteRef, Outcome, Provider, Redirect};
 use crate::config::GoogleConfig;
 use crate::db::Db;
 use crate::db::models::auth_users;
@@ -32,6 +32,7 @@ const MAX_CODE_LEN: usize = 2048;
 
 pub struct Google {
     db: Db,
+    flows: Flows,
     config: GoogleConfig,
     http: reqwest::Client,
     discovery: Discovery,
@@ -41,7 +42,7 @@ pub struct Google {
 }
 
 impl Google {
-    pub fn new(db: Db, config: GoogleConfig, http: reqwest::Client) -> Google {
+    pub fn new(db: Db, flows: Flows, config: GoogleConfig, http: reqwest::Client) -> Google {
         let mut issuers = vec![config.issuer.clone()];
         // Google documents that its ID tokens may carry the issuer without the scheme.
         if config.issuer == DEFAULT_ISSUER {
@@ -49,6 +50,7 @@ impl Google {
         }
         Google {
             db,
+            flows,
             discovery: Discovery::new(config.issuer.clone(), http.clone()),
             jwks: Jwks::new(http.clone()),
             http,
@@ -69,18 +71,17 @@ impl Google {
         }
     }
 
-    async fn start(&self, req: &AuthRequest<'_>) -> Result<String, GoogleError> {
+    async fn start(&self, req: &AuthRequest<'_>) -> Result<Redirect, GoogleError> {
         let redirect_uri = self.redirect_uri(req.input)?;
         let metadata = self.discovery.metadata().await?;
-        let invite_id = req.invite_id.map(str::to_string);
-        let auth = oauth::authorization(&self.config, &metadata, redirect_uri, invite_id)?;
-        state::save(&self.db, NAME, auth.state.hash, auth.pending).await?;
-        Ok(auth.url)
+        let auth = oauth::authorization(&self.config, &metadata, redirect_uri, req.invite.cloned())?;
+        let binding = self.flows.start(NAME, auth.state.hash, auth.pending, req.client).await?;
+        Ok(Redirect { location: auth.url, binding })
     }
 
     async fn finish(&self, req: &AuthRequest<'_>) -> Result<Identity, GoogleError> {
         let (code, state) = parse_callback(req.input)?;
-        let pending = state::take(&self.db, NAME, &state).await?;
+        let pending = self.flows.take(NAME, &state, req.client).await?;
         let metadata = self.discovery.metadata().await?;
         let id_token = oauth::exchange(&self.http, &self.config, &metadata, &pending, code).await?;
         let claims = self.verify(&metadata, &id_token, &pending.nonce).await?;
@@ -101,7 +102,7 @@ impl Google {
         {
             return Err(GoogleError::SubjectChanged);
         }
-        Ok(identity(claims, email, existing, pending.invite_id))
+        Ok(identity(claims, email, existing, pending.invite))
     }
 
     /// Verifies the ID token; a signature that no cached key accepts gets one more try with
@@ -143,7 +144,7 @@ fn identity(
     claims: Claims,
     email: Email,
     existing: Option<auth_users::AuthUserRow>,
-    invite_id: Option<String>,
+    invite: Option<InviteRef>,
 ) -> Identity {
     let mut profile = Map::new();
     for (key, value) in [
@@ -166,18 +167,20 @@ fn identity(
         user_metadata: Some(Value::Object(profile)),
         email_verified: true,
         reverify_if_raced: false,
-        invite_id,
+        invite,
         first_name: claims.given_name,
         last_name: claims.family_name,
         avatar_url: claims.picture,
     }
 }
 
-/// A failure for people, or a storage error for the caller.
+/// A failure for people, or for the caller a storage error or a client over its share of
+/// open flows.
 fn outcome<T>(result: Result<T, GoogleError>, ok: impl FnOnce(T) -> Outcome) -> Result<Outcome, AuthError> {
     match result {
         Ok(value) => Ok(ok(value)),
-        Err(GoogleError::Db(e)) => Err(AuthError::Db(e)),
+        Err(GoogleError::Db(e) | GoogleError::Flow(FlowError::Db(e))) => Err(AuthError::Db(e)),
+        Err(GoogleError::Flow(FlowError::TooMany { retry_after })) => Err(AuthError::RateLimited { retry_after }),
         Err(e) => {
             if e.is_provider_fault() {
                 tracing::warn!(provider = NAME, error = %e, "sign-in failed");

@@ -12,12 +12,13 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::flow::Pending;
+use crate::auth::provider::InviteRef;
 use crate::auth::token::{self, NewToken};
 use crate::config::GoogleConfig;
 
 use super::discovery::Metadata;
 use super::error::GoogleError;
-use super::state::Pending;
 
 const SCOPES: [&str; 3] = ["openid", "email", "profile"];
 
@@ -60,7 +61,7 @@ pub fn authorization(
     config: &GoogleConfig,
     metadata: &Metadata,
     redirect_uri: String,
-    invite_id: Option<String>,
+    invite: Option<InviteRef>,
 ) -> Result<Authorization, GoogleError> {
     let client = client(config, metadata, &redirect_uri)?;
     let state = token::generate();
@@ -73,7 +74,7 @@ pub fn authorization(
         .add_extra_param("nonce", nonce.clone())
         .set_pkce_challenge(challenge)
         .url();
-    let pending = Pending { pkce_verifier: SecretString::from(verifier.into_secret()), nonce, redirect_uri, invite_id };
+    let pending = Pending { pkce_verifier: SecretString::from(verifier.into_secret()), nonce, redirect_uri, invite };
     Ok(Authorization { url: url.to_string(), state, pending })
 }
 

@@ -30,10 +30,17 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<InviteRow>, DbEr
     Ok(invites::table.filter(invites::id.eq(id)).select(InviteRow::as_select()).first(conn).optional()?)
 }
 
-/// An invite that can still be accepted (not used, not expired).
-pub fn find_open(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<Option<InviteRow>, DbError> {
+/// An invite that can still be accepted (not used, not expired) with the token whose hash
+/// is `token_hash` (not an older one).
+pub fn find_open(
+    conn: &mut DbConnection,
+    id: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<InviteRow>, DbError> {
     Ok(invites::table
         .filter(invites::id.eq(id))
+        .filter(invites::token_hash.eq(token_hash))
         .filter(invites::accepted.eq(false))
         .filter(invites::expires_at.gt(now))
         .select(InviteRow::as_select())
@@ -55,11 +62,18 @@ pub fn find_open_by_token_hash(
         .optional()?)
 }
 
-/// Marks an open invite used; false when someone else used it first.
-pub fn mark_accepted(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    Ok(diesel::update(invites::table.filter(invites::id.eq(id)).filter(invites::accepted.eq(false)))
-        .set((invites::accepted.eq(true), invites::updated_at.eq(now)))
-        .execute(conn)?
+/// Marks an open invite used, if its token is still the one with hash `token_hash`; false
+/// when someone else used it first or it was refreshed meanwhile (PostgreSQL checks the
+/// condition again on the row a concurrent refresh left).
+pub fn mark_accepted(conn: &mut DbConnection, id: &str, token_hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        invites::table
+            .filter(invites::id.eq(id))
+            .filter(invites::token_hash.eq(token_hash))
+            .filter(invites::accepted.eq(false)),
+    )
+    .set((invites::accepted.eq(true), invites::updated_at.eq(now)))
+    .execute(conn)?
         == 1)
 }
 
