@@ -391,7 +391,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The inverse of [`parse_duration`], in the largest unit that divides it (for messages).
 fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    match [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(unit, _)| secs > 0 && secs % unit == 0) {
+    match [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(unit, _)| secs > 0 && secs.is_multiple_of(*unit)) {
         Some((unit, suffix)) => format!("{}{suffix}", secs / unit),
         None => format!("{secs}s"),
     }
