@@ -248,9 +248,9 @@ async function loadSessions(container, status) {
         h('div', { class: 'agent' }, s.userAgent ?? 'No user agent was sent'),
       ),
       // data-label names the column where a narrow screen hides the table head.
-      h('td', { 'data-label': 'Signed in' }, h('time', { datetime: s.createdAt }, when(s.createdAt))),
-      h('td', { 'data-label': 'Last active', 'data-field': 'last-active' }, h('time', { datetime: s.lastSeenAt }, when(s.lastSeenAt))),
-      h('td', { 'data-label': 'Expires unless used' }, h('time', { datetime: s.expiresAt }, when(s.expiresAt))),
+      h('td', { 'data-label': 'Signed in' }, timeCell(s.createdAt)),
+      h('td', { 'data-label': 'Last active', 'data-field': 'last-active' }, timeCell(s.lastSeenAt)),
+      h('td', { 'data-label': 'Expires unless used' }, timeCell(s.expiresAt)),
       h('td', { class: 'right' }, revoke),
     );
   });
@@ -546,6 +546,17 @@ const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', tim
 function when(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
+}
+
+// The session table has three times side by side: the year only when it is not this one,
+// and the full date in the tooltip.
+const shortFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+
+function timeCell(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return h('time', {}, iso);
+  const text = d.getFullYear() === new Date().getFullYear() ? shortFormat.format(d) : dateFormat.format(d);
+  return h('time', { datetime: iso, title: dateFormat.format(d) }, text);
 }
 
 /** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */
