@@ -107,7 +107,10 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub bind: SocketAddr,
     pub signup: SignupPolicy,
+    /// How long an unused session lives: each use slides its expiry this far ahead.
     pub session_ttl: Duration,
+    /// How long any session lives after sign-in, however active (never less than the TTL).
+    pub session_max_ttl: Duration,
     pub invite_ttl: Duration,
     /// How long a password reset link works.
     pub reset_ttl: Duration,
@@ -144,6 +147,7 @@ const KEYS: &[&str] = &[
     "bind",
     "signup",
     "session_ttl",
+    "session_max_ttl",
     "invite_ttl",
     "reset_ttl",
     "session_cookie",
@@ -246,6 +250,7 @@ impl Config {
                 _ => Err("expected one of open, invite, closed".into()),
             })?,
             session_ttl: v.parse_with("session_ttl", "7d", parse_duration)?,
+            session_max_ttl: v.parse_with("session_max_ttl", "30d", parse_duration)?,
             invite_ttl: v.parse_with("invite_ttl", "7d", parse_duration)?,
             reset_ttl: v.parse_with("reset_ttl", "15m", parse_duration)?,
             session_cookie: v.parse_with("session_cookie", "true", parse_bool)?,
@@ -293,6 +298,7 @@ impl Config {
             cors_origins: v.list("cors_origins", parse_origin)?,
             ui: v.parse_with("ui", "true", parse_bool)?,
         };
+        check_session_lifetimes(&config)?;
         Ok(config)
     }
 
@@ -332,6 +338,23 @@ impl Values {
 /// An unknown key; a removed one says what replaced it, so an upgrade does not fail blind.
 fn unknown_key(key: &str, name: String) -> ConfigError {
     if key == "trust_proxy" { ConfigError::TrustProxyReplaced(name) } else { ConfigError::UnknownKey(name) }
+}
+
+/// A cap below the idle lifetime would make the idle lifetime a lie (a session could never
+/// live that long), so it is refused rather than quietly reconciled.
+fn check_session_lifetimes(config: &Config) -> Result<(), ConfigError> {
+    if config.session_max_ttl < config.session_ttl {
+        return Err(invalid(
+            "session_max_ttl",
+            &format!(
+                "the cap on a session's lifetime ({}) is below AUTHQL_SESSION_TTL, its idle lifetime ({}); \
+                 set AUTHQL_SESSION_MAX_TTL to at least AUTHQL_SESSION_TTL",
+                format_duration(config.session_max_ttl),
+                format_duration(config.session_ttl)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(key: &str, reason: &str) -> ConfigError {
@@ -385,6 +408,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// The inverse of [`parse_duration`], in the largest unit that divides it (for messages).
+fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(unit, _)| secs > 0 && secs.is_multiple_of(*unit)) {
+        Some((unit, suffix)) => format!("{}{suffix}", secs / unit),
+        None => format!("{secs}s"),
+    }
+}
+
 fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -432,6 +464,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.signup, SignupPolicy::Open);
         assert_eq!(c.session_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.session_max_ttl, Duration::from_secs(30 * 86_400));
         assert_eq!(c.reset_ttl, Duration::from_secs(15 * 60));
         assert!(c.smtp_url.is_none());
         assert_eq!(c.mail_from, "authql@localhost");
@@ -524,6 +557,25 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        for text in ["3s", "90s", "30m", "12h", "7d"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
+
+    #[test]
+    fn session_cap_below_the_idle_lifetime_is_refused() {
+        let err = Config::from_sources(None, env(&[("AUTHQL_SESSION_TTL", "2h"), ("AUTHQL_SESSION_MAX_TTL", "1h")]))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("AUTHQL_SESSION_MAX_TTL") && msg.contains("AUTHQL_SESSION_TTL"), "{msg}");
+        // The default cap (30d) is checked too: a longer idle lifetime alone is refused.
+        let err = Config::from_sources(None, env(&[("AUTHQL_SESSION_TTL", "60d")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_SESSION_MAX_TTL"), "{err}");
+        // Equal is allowed (an absolute lifetime, the old behaviour), and seconds parse.
+        let c = Config::from_sources(None, env(&[("AUTHQL_SESSION_TTL", "3s"), ("AUTHQL_SESSION_MAX_TTL", "3s")]))
+            .expect("valid");
+        assert_eq!((c.session_ttl, c.session_max_ttl), (Duration::from_secs(3), Duration::from_secs(3)));
     }
 
     #[test]

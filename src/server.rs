@@ -18,7 +18,7 @@ use crate::invites::Invites;
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
-use crate::sessions::Sessions;
+use crate::sessions::{Lifetime, Sessions};
 use crate::users::Users;
 use crate::verification::Verification;
 
@@ -63,7 +63,7 @@ impl AppState {
 
     pub fn with_db(config: Config, db: Db) -> Result<AppState, StartError> {
         let hasher = Hasher::new(config.argon2, config.hash_workers, config.hash_queue)?;
-        let sessions = Sessions::new(db.clone(), config.session_ttl);
+        let sessions = Sessions::new(db.clone(), Lifetime::new(config.session_ttl, config.session_max_ttl));
         let throttle = Throttle::new(db.clone(), config.throttle);
         let http = crate::auth::outbound::client()?;
         let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);

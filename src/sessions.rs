@@ -1,7 +1,13 @@
-//! Sessions: opaque bearer tokens with an absolute expiry, stored only as SHA-256 hashes.
-//! Looking one up is a single indexed read by hash.
+//! Sessions: opaque bearer tokens stored only as SHA-256 hashes, with an expiry that each use
+//! slides forward up to a cap ([`lifetime`]). Looking one up is a single indexed read by hash;
+//! at most once per touch interval a use also records itself with one conditional UPDATE.
+
+mod lifetime;
+mod touching;
 
 use std::time::Duration;
+
+pub use lifetime::Lifetime;
 
 use crate::auth::provider::ClientInfo;
 use crate::auth::token;
@@ -20,17 +26,21 @@ pub struct IssuedSession {
 pub struct CurrentSession {
     pub session: SessionRow,
     pub user: UserRow,
+    /// This request recorded a use and slid the expiry (`session` holds the new values), so a
+    /// cookie carrying the token should be sent again with the new lifetime.
+    pub touched: bool,
 }
 
 #[derive(Clone)]
 pub struct Sessions {
     db: Db,
-    ttl: Duration,
+    lifetime: Lifetime,
+    touching: touching::Touching,
 }
 
 impl Sessions {
-    pub fn new(db: Db, ttl: Duration) -> Sessions {
-        Sessions { db, ttl }
+    pub fn new(db: Db, lifetime: Lifetime) -> Sessions {
+        Sessions { db, lifetime, touching: Default::default() }
     }
 
     /// Creates a session inside the caller's transaction (sign-in writes user, identity and
@@ -43,7 +53,6 @@ impl Sessions {
         client: &ClientInfo,
     ) -> Result<IssuedSession, DbError> {
         let now = db::now();
-        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(7));
         let new = token::generate();
         let row = SessionRow {
             id: db::new_id(),
@@ -53,22 +62,57 @@ impl Sessions {
             user_agent: client.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
             ip: client.ip.clone(),
             created_at: now,
-            expires_at: now + ttl,
+            expires_at: self.lifetime.expiry_at_sign_in(now),
+            last_seen_at: now,
         };
         sessions::insert(conn, &row)?;
         Ok(IssuedSession { row, token: new.token })
     }
 
-    /// The live session a token stands for, if any.
+    /// The live session a token stands for, if any; the lookup counts as a use of it.
     pub async fn find_by_token(&self, raw: &str) -> Result<Option<CurrentSession>, DbError> {
         let Some(valid) = token::parse(raw) else { return Ok(None) };
         let hash = token::hash(valid);
-        self.db
-            .read(move |conn| {
-                Ok(sessions::find_active_by_hash(conn, &hash, db::now())?
-                    .map(|(session, user)| CurrentSession { session, user }))
-            })
-            .await
+        let found = self.db.read(move |conn| sessions::find_active_by_hash(conn, &hash, db::now())).await?;
+        let Some((mut session, user)) = found else { return Ok(None) };
+        let touched = self.touch_if_due(&mut session).await;
+        Ok(Some(CurrentSession { session, user, touched }))
+    }
+
+    /// Records a use and slides the expiry, when the row just read says the last recorded use
+    /// is older than the touch interval; otherwise the lookup stays a pure read. Returns
+    /// whether this call wrote (then `session` holds what it wrote).
+    ///
+    /// The UPDATE repeats the due check in its WHERE, so of all the requests, on all
+    /// instances, that read the row before the first write, only the first changes it; the
+    /// rest match no row. A failed touch does not fail the request: the session read is
+    /// valid, and the next use tries again.
+    async fn touch_if_due(&self, session: &mut SessionRow) -> bool {
+        let now = db::now();
+        if !self.lifetime.touch_due(session.last_seen_at, now) {
+            return false;
+        }
+        let Some(_claim) = self.touching.claim(&session.id) else { return false };
+        let expires_at = self.lifetime.slid_expiry(session.created_at, now);
+        let due_before = self.lifetime.due_before(now);
+        let id = session.id.clone();
+        match self.db.write(move |conn| sessions::touch(conn, &id, now, due_before, expires_at)).await {
+            Ok(true) => {
+                session.last_seen_at = now;
+                session.expires_at = expires_at;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, session_id = %session.id, "could not record a session's use");
+                false
+            }
+        }
+    }
+
+    /// How long a cookie for this session should live from the moment it was last touched.
+    pub fn cookie_max_age(&self, session: &SessionRow) -> Duration {
+        lifetime::remaining(session.expires_at, session.last_seen_at)
     }
 
     pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>, DbError> {
@@ -101,6 +145,8 @@ impl Sessions {
     }
 
     /// Deletes expired sessions (run now and then; expired ones are never honoured anyway).
+    /// Sliding only ever moves `expires_at`, so an idle session is pruned once its idle
+    /// lifetime has passed, and a busy one at its cap.
     pub async fn prune(&self) -> Result<usize, DbError> {
         self.db.write(|conn| sessions::delete_expired(conn, db::now())).await
     }

@@ -11,7 +11,7 @@ import { ApiError, gql } from './api.js';
 const USER_FIELDS = 'id email role emailVerified firstName lastName';
 
 const Q_HOME = `query Home { authProviders me { ${USER_FIELDS} } }`;
-const Q_SESSIONS = 'query Sessions { sessions { id createdAt expiresAt userAgent current } }';
+const Q_SESSIONS = 'query Sessions { sessions { id createdAt lastSeenAt expiresAt userAgent current } }';
 const M_AUTHENTICATE = `mutation Authenticate($provider: String!, $input: JSON!) {
   authenticate(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
 }`;
@@ -247,8 +247,10 @@ async function loadSessions(container, status) {
         h('div', { class: 'device' }, device, s.current ? h('span', { class: 'badge' }, 'This browser') : null),
         h('div', { class: 'agent' }, s.userAgent ?? 'No user agent was sent'),
       ),
-      h('td', {}, h('time', { datetime: s.createdAt }, when(s.createdAt))),
-      h('td', {}, h('time', { datetime: s.expiresAt }, when(s.expiresAt))),
+      // data-label names the column where a narrow screen hides the table head.
+      h('td', { 'data-label': 'Signed in' }, timeCell(s.createdAt)),
+      h('td', { 'data-label': 'Last active', 'data-field': 'last-active' }, timeCell(s.lastSeenAt)),
+      h('td', { 'data-label': 'Expires unless used' }, timeCell(s.expiresAt)),
       h('td', { class: 'right' }, revoke),
     );
   });
@@ -260,7 +262,7 @@ async function loadSessions(container, status) {
       h(
         'thead',
         {},
-        h('tr', {}, h('th', { scope: 'col' }, 'Device'), h('th', { scope: 'col' }, 'Signed in'), h('th', { scope: 'col' }, 'Expires'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))),
+        h('tr', {}, h('th', { scope: 'col' }, 'Device'), h('th', { scope: 'col' }, 'Signed in'), h('th', { scope: 'col' }, 'Last active'), h('th', { scope: 'col' }, 'Expires unless used'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))),
       ),
       h('tbody', {}, ...rows),
     ),
@@ -552,6 +554,17 @@ const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', tim
 function when(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
+}
+
+// The session table has three times side by side: the year only when it is not this one,
+// and the full date in the tooltip.
+const shortFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+
+function timeCell(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return h('time', {}, iso);
+  const text = d.getFullYear() === new Date().getFullYear() ? shortFormat.format(d) : dateFormat.format(d);
+  return h('time', { datetime: iso, title: dateFormat.format(d) }, text);
 }
 
 /** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */

@@ -78,6 +78,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        last_seen_at -> Timestamp,
     }
 }
 

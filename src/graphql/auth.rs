@@ -1,6 +1,8 @@
 //! authenticate and validateCallback: thin wrappers over [`crate::auth::Authenticator`],
 //! turning its flow into an `AuthResult` and the session token into a cookie.
 
+use std::time::Duration;
+
 use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
@@ -87,7 +89,8 @@ pub(crate) async fn run(
         AuthFlow::SignedIn(signed_in) => {
             state.metrics.observe_authentication(label, "success");
             if state.config.session_cookie {
-                ctx.append_http_header("Set-Cookie", session_cookie(state, Some(&signed_in.token)));
+                let max_age = state.sessions.cookie_max_age(&signed_in.session);
+                ctx.append_http_header("Set-Cookie", session_cookie(state, Some(&signed_in.token), max_age));
             }
             let event = if signed_in.new_user { "sign_up" } else { "sign_in" };
             tracing::info!(
@@ -122,14 +125,13 @@ fn flow_cookie(state: &crate::server::AppState, cookie: &BindingCookie) -> Strin
     )
 }
 
-/// The Set-Cookie value that stores a token, or clears it (`None`).
-pub(crate) fn session_cookie(state: &crate::server::AppState, token: Option<&str>) -> String {
+/// The Set-Cookie value that stores a token for `max_age`, or clears it (`None`).
+pub(crate) fn session_cookie(state: &crate::server::AppState, token: Option<&str>, max_age: Duration) -> String {
     let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
     match token {
-        Some(token) => format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            state.config.session_ttl.as_secs()
-        ),
+        Some(token) => {
+            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age.as_secs())
+        }
         None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     }
 }

@@ -5,21 +5,32 @@ use async_graphql::Context;
 use tokio::sync::OnceCell;
 
 use crate::auth::ClientInfo;
+use crate::db::DbError;
+use crate::graphql::auth::session_cookie;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
 use crate::server::AppState;
 use crate::sessions::CurrentSession;
 use crate::users::Role;
 
+/// A session token as the request presented it.
+#[derive(Clone, Debug)]
+pub struct PresentedToken {
+    pub value: String,
+    /// It came in the session cookie (not `Authorization: Bearer`), so a slid expiry is
+    /// sent back as a refreshed cookie.
+    pub by_cookie: bool,
+}
+
 pub struct RequestContext {
     /// A session token from `Authorization: Bearer` or the cookie (when the request is
     /// allowed to use cookies).
-    pub token: Option<String>,
+    pub token: Option<PresentedToken>,
     pub client: ClientInfo,
     session: OnceCell<Option<CurrentSession>>,
 }
 
 impl RequestContext {
-    pub fn new(token: Option<String>, client: ClientInfo) -> RequestContext {
+    pub fn new(token: Option<PresentedToken>, client: ClientInfo) -> RequestContext {
         RequestContext { token, client, session: OnceCell::new() }
     }
 }
@@ -48,10 +59,18 @@ impl ContextExt for Context<'_> {
         let found = req
             .session
             .get_or_try_init(|| async {
-                match &req.token {
-                    Some(token) => state.sessions.find_by_token(token).await,
-                    None => Ok(None),
+                let Some(token) = &req.token else { return Ok::<_, DbError>(None) };
+                let found = state.sessions.find_by_token(&token.value).await?;
+                // The browser's cookie must not expire before the session it now outlives.
+                if let Some(current) = &found
+                    && current.touched
+                    && token.by_cookie
+                    && state.config.session_cookie
+                {
+                    let max_age = state.sessions.cookie_max_age(&current.session);
+                    self.append_http_header("Set-Cookie", session_cookie(state, Some(&token.value), max_age));
                 }
+                Ok(found)
             })
             .await
             .api()?;

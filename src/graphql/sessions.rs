@@ -1,5 +1,7 @@
 //! The caller's sessions: me, session, sessions, logout and revocation.
 
+use std::time::Duration;
+
 use async_graphql::{Context, ID, Object};
 
 use crate::graphql::auth::session_cookie;
@@ -41,10 +43,13 @@ impl SessionMutation {
     /// Revokes the request's session. False when there was none.
     async fn logout(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let state = ctx.state();
+        // Looked up first: a lookup that slides the session sends a refreshed cookie, and
+        // the clearing one must come after it to be the one the browser keeps.
+        let current = ctx.current_session().await?;
         if state.config.session_cookie {
-            ctx.append_http_header("Set-Cookie", session_cookie(state, None));
+            ctx.append_http_header("Set-Cookie", session_cookie(state, None, Duration::ZERO));
         }
-        match ctx.current_session().await? {
+        match current {
             Some(current) => {
                 tracing::info!(target: "audit", event = "logout", user_id = %current.user.id, session_id = %current.session.id);
                 state.sessions.revoke(&current.session.id).await.api()
@@ -73,7 +78,7 @@ impl SessionMutation {
         let current = ctx.require_session().await?;
         let state = ctx.state();
         if state.config.session_cookie {
-            ctx.append_http_header("Set-Cookie", session_cookie(state, None));
+            ctx.append_http_header("Set-Cookie", session_cookie(state, None, Duration::ZERO));
         }
         let n = state.sessions.revoke_all(&current.user.id).await.api()?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))

@@ -150,8 +150,11 @@ pub struct Session {
     pub token: Option<String>,
     /// When the person signed in.
     pub created_at: DateTime<Utc>,
-    /// When the session stops working (absolute; AUTHQL_SESSION_TTL after creation).
+    /// When the session stops working unless used: each use moves it to AUTHQL_SESSION_TTL
+    /// ahead, but never past AUTHQL_SESSION_MAX_TTL after sign-in.
     pub expires_at: DateTime<Utc>,
+    /// When the session was last used, to within the touch interval (min(1h, AUTHQL_SESSION_TTL / 10)).
+    pub last_seen_at: DateTime<Utc>,
     /// The client's User-Agent when the session was created.
     pub user_agent: Option<String>,
     /// The client's address when the session was created.
@@ -197,6 +200,7 @@ impl Session {
             token,
             created_at: to_utc(s.created_at),
             expires_at: to_utc(s.expires_at),
+            last_seen_at: to_utc(s.last_seen_at),
             user_agent: s.user_agent,
             ip: s.ip,
             user_id: s.user_id,

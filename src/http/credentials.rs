@@ -9,6 +9,7 @@ use crate::auth::ClientInfo;
 use crate::auth::flow::{self, ClientBinding};
 use crate::graphql::auth::SESSION_COOKIE;
 use crate::net;
+use crate::graphql::context::PresentedToken;
 use crate::server::AppState;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -17,16 +18,21 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 ///
 /// A cookie is sent by the browser on its own, so it only counts on a POST whose body is
 /// JSON: a cross-site form or a simple request cannot make one (CSRF).
-pub fn session_token(req: &HttpRequest, state: &AppState) -> Option<String> {
+pub fn session_token(req: &HttpRequest, state: &AppState) -> Option<PresentedToken> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| PresentedToken { value: token.trim().to_string(), by_cookie: false });
     }
     if !state.config.session_cookie || req.method() != Method::POST || !is_json(req) {
         return None;
     }
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|value| PresentedToken { value, by_cookie: true })
 }
 
 pub fn is_json(req: &HttpRequest) -> bool {

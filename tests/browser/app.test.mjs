@@ -117,6 +117,14 @@ story('the app signs a new person up with e-mail and password', async () => {
   );
   assert.ok(!stored.includes(cookie.value), 'the token is in neither localStorage nor sessionStorage');
   assert.equal(await page.evaluate(() => document.cookie), '', 'script cannot read the session');
+
+  // Each session says when it was last active: the server's own lastSeenAt, shown as a date.
+  assert.equal(await page.getByRole('columnheader', { name: 'Last active' }).count(), 1);
+  const lastActive = rows.first().locator('[data-field=last-active] time');
+  const { session } = await gql(server.url, '{ session { lastSeenAt } }', {}, cookie.value);
+  assert.equal(await lastActive.getAttribute('datetime'), session.lastSeenAt);
+  assert.ok(Math.abs(Date.parse(session.lastSeenAt) - Date.now()) < 60_000, `last active just now: ${session.lastSeenAt}`);
+  assert.match(await lastActive.innerText(), /\d/, 'a date people can read');
 });
 
 story('the app signs out, shows a wrong password plainly, and signs back in', async () => {
@@ -159,6 +167,7 @@ story('a second browser signs in; both see two sessions; one is revoked', async 
     const other = rows.filter({ hasText: 'Firefox on Windows' });
     assert.equal(await other.filter({ hasText: 'This browser' }).count(), 0);
     assert.match(await other.innerText(), /rv:128\.0\) Gecko/, 'the full user agent is shown');
+    assert.match(await other.locator('[data-field=last-active]').innerText(), /\d/, 'the other device says when it was last active');
     await screenshot(page, 'two-sessions');
 
     await other.getByRole('button', { name: /^Revoke/ }).click();

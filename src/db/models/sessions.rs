@@ -17,6 +17,8 @@ pub struct SessionRow {
     pub ip: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// When a use was last recorded (at most once per touch interval, so it can lag behind).
+    pub last_seen_at: NaiveDateTime,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> Result<(), DbError> {
@@ -44,6 +46,30 @@ pub fn find_active_by_hash(
         .select((SessionRow::as_select(), super::users::UserRow::as_select()))
         .load(conn)?;
     Ok(rows.into_iter().next())
+}
+
+/// Records a use of the session at `now` and moves its expiry to `expires_at`, but only if
+/// no use at or after `due_before` was recorded yet and the session is still live: one
+/// conditional UPDATE, so requests that race to record the same use never both write (the
+/// second finds the row already fresh: on PostgreSQL it waits for the first's row lock and
+/// re-checks the condition; on SQLite writes take turns). True when the row changed.
+pub fn touch(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+    due_before: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::last_seen_at.lt(due_before))
+            // An expired session is not brought back by a request that read it just before.
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(expires_at)))
+    .execute(conn)?;
+    Ok(changed > 0)
 }
 
 pub fn list_active_for_user(
