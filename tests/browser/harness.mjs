@@ -200,8 +200,9 @@ export async function freePort() {
 
 /** Where `cargo test` installs oidc-provider-mock; null before it has. */
 export function oidcProviderBinary() {
-  const target = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
-  const bin = path.join(target, 'test-peers', 'venv', 'bin', 'oidc-provider-mock');
+  // tests/api/peers.rs installs under the repository's own target/, whatever
+  // CARGO_TARGET_DIR says (the peers are not build output).
+  const bin = path.join(ROOT, 'target', 'test-peers', 'venv', 'bin', 'oidc-provider-mock');
   return fs.existsSync(bin) ? bin : null;
 }
 
