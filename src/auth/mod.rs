@@ -158,30 +158,28 @@ impl Authenticator {
         let identity = Arc::new(identity);
         let ration = self.inner.throttle.signup(client.ip.as_deref());
         for _ in 0..RETRIES {
-            let (identity, invite, client, ration) =
-                (identity.clone(), invite.clone(), client.clone(), ration.clone());
+            let (identity, invite, client, ration) = (identity.clone(), invite.clone(), client.clone(), ration.clone());
             let (policy, sessions) = (self.inner.policy, self.inner.sessions.clone());
             let result = self
                 .inner
                 .db
                 .write(move |conn| {
-                    let flow =
-                        match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
-                            Resolution::Resolved(resolved) => {
-                                let (user, auth_user, new_user) = *resolved;
-                                let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
-                                Some(AuthFlow::SignedIn(Box::new(SignedIn {
-                                    new_user,
-                                    session: issued.row,
-                                    token: issued.token,
-                                    user,
-                                    auth_user,
-                                })))
-                            }
-                            Resolution::Refused(reason) => Some(AuthFlow::Failed(reason)),
-                            Resolution::Raced => None,
-                            Resolution::Limited(limited) => return Ok(Err(limited)),
-                        };
+                    let flow = match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
+                        Resolution::Resolved(resolved) => {
+                            let (user, auth_user, new_user) = *resolved;
+                            let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                            Some(AuthFlow::SignedIn(Box::new(SignedIn {
+                                new_user,
+                                session: issued.row,
+                                token: issued.token,
+                                user,
+                                auth_user,
+                            })))
+                        }
+                        Resolution::Refused(reason) => Some(AuthFlow::Failed(reason)),
+                        Resolution::Raced => None,
+                        Resolution::Limited(limited) => return Ok(Err(limited)),
+                    };
                     Ok(Ok(flow))
                 })
                 .await;

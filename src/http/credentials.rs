@@ -8,8 +8,8 @@ use actix_web::http::header::{self, HeaderName};
 use crate::auth::ClientInfo;
 use crate::auth::flow::{self, ClientBinding};
 use crate::graphql::auth::SESSION_COOKIE;
-use crate::net;
 use crate::graphql::context::PresentedToken;
+use crate::net;
 use crate::server::AppState;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
