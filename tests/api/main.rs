@@ -18,6 +18,7 @@ mod google;
 mod hardening;
 mod instances;
 mod invites;
+mod log_secrets;
 mod mail;
 mod passwords;
 mod sessions;
