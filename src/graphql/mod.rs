@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod guards;
 pub mod invites;
+pub mod limits;
 pub mod loaders;
 pub mod passwords;
 pub mod sessions;
@@ -35,14 +36,25 @@ pub struct Mutation(
 
 pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Limits that keep one request from costing more than a page of work.
+/// Limits that keep one request from costing more than a page of work. The shape of a
+/// request (nesting, fragments, tokens, aliases) is bounded before async-graphql sees it, in
+/// [`limits`]; these two are also what async-graphql itself enforces.
+///
+/// Fields of the schema's own types may nest this deep.
 pub const MAX_DEPTH: usize = 12;
+/// Fields under `__schema` or `__type` may nest this deep: graphql-js's
+/// `getIntrospectionQuery()` (what GraphiQL sends) reaches 15 with its 9 levels of `ofType`.
+/// Introspection's lists are bounded apart ([`limits::MAX_INTROSPECTION_LISTS`]), so depth
+/// alone cannot multiply its answer.
+pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-/// The schema with no state: enough to print the SDL.
+/// The schema with no state: enough to print the SDL. async-graphql counts depth without
+/// telling introspection apart, so its limit is the larger one; [`limits`] holds the schema's
+/// own fields to [`MAX_DEPTH`] first.
 fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
+        .limit_depth(MAX_INTROSPECTION_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
 

@@ -1,0 +1,537 @@
+//! Bounds on a request's shape, checked before async-graphql parses, validates or runs it.
+//!
+//! async-graphql's parser, validators and executor recurse over the document and expand every
+//! fragment spread where it stands, without memory of what they already expanded. So a 30 KB
+//! literal nested 5,000 deep overflows a worker's stack, and a few fragments that each spread
+//! the next one twice cost 2^n before its own complexity limit can refuse them. Everything here
+//! is linear in the size of the request and recurses no deeper than [`MAX_NESTING`]:
+//!
+//! 1. [`scan_query`] and [`scan_json`] read the raw text once, counting bracket nesting outside
+//!    strings and comments (and, for queries, tokens), before any parser sees it;
+//! 2. [`Budget::admit`] parses a document that passed the scan and measures it with fragments
+//!    summarised once each: nesting, field depth, introspection lists, selections once every
+//!    spread is expanded, aliases. The parsed document is handed on, so it is parsed once.
+
+use std::collections::HashMap;
+
+use async_graphql::Request;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+
+use super::{MAX_COMPLEXITY, MAX_DEPTH, MAX_INTROSPECTION_DEPTH};
+
+/// Brackets (`{`, `[`, `(`) may nest this deep in a query, and `{`, `[` in a JSON body: four
+/// times what the deepest real query needs, far below what exhausts a worker's stack.
+pub const MAX_NESTING: usize = 64;
+/// Tokens in all the documents of one HTTP request (a batch counts as one). Validation work
+/// grows with them; GraphiQL's introspection query holds about 300.
+pub const MAX_TOKENS: usize = 10_000;
+/// Selections (fields, fragment spreads, inline fragments) in one HTTP request once every
+/// spread is replaced by its fragment, which is what validation and execution walk.
+pub const MAX_SELECTIONS: usize = 10_000;
+/// Aliased fields in one document, spreads expanded: aliases are how one request asks for the
+/// same expensive field (a password check) many times.
+pub const MAX_ALIASES: usize = 30;
+/// Introspection fields that return lists (types, fields, args, ...) nested inside each other
+/// along one path. GraphiQL needs three (`types { fields { args } }`); each more multiplies
+/// the answer by the size of the schema.
+pub const MAX_INTROSPECTION_LISTS: usize = 3;
+
+/// The introspection fields whose answers are lists of objects.
+const INTROSPECTION_LISTS: [&str; 8] =
+    ["types", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues", "directives"];
+
+/// Why a request was refused. Each message is meant for the person who wrote the query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("The query is nested too deeply: brackets may nest at most {MAX_NESTING} levels")]
+    Brackets,
+    #[error("The request's JSON is nested too deeply: at most {MAX_NESTING} levels")]
+    Json,
+    #[error("The request is too long: at most {MAX_TOKENS} tokens")]
+    Tokens,
+    #[error("The query is nested too deeply: selections may nest at most {MAX_NESTING} levels, fragments included")]
+    Selections,
+    #[error("Query is nested too deep: fields may nest at most {MAX_DEPTH} levels")]
+    Depth,
+    #[error("Introspection is nested too deep: fields may nest at most {MAX_INTROSPECTION_DEPTH} levels")]
+    IntrospectionDepth,
+    #[error(
+        "Introspection is nested too deep: at most {MAX_INTROSPECTION_LISTS} lists (types, fields, args, ...) inside each other"
+    )]
+    IntrospectionLists,
+    #[error("Query is too complex: at most {MAX_SELECTIONS} selections once fragments are expanded")]
+    Expansion,
+    #[error("Query is too complex: at most {MAX_COMPLEXITY} fields once fragments are expanded")]
+    Complexity,
+    #[error("A request may use at most {MAX_ALIASES} aliases")]
+    Aliases,
+    #[error("Cannot spread fragment \"{0}\" within itself")]
+    FragmentCycle(String),
+}
+
+impl LimitError {
+    /// Whether the whole HTTP request is refused (400), rather than one document answered with
+    /// an error as validation would answer it. What is found before a document is understood
+    /// (the raw text, the batch's shared budget) and the alias rule (400 since round one)
+    /// refuse the request.
+    pub fn refuses_request(&self) -> bool {
+        matches!(self, Self::Brackets | Self::Json | Self::Tokens | Self::Expansion | Self::Aliases)
+    }
+}
+
+/// Reads a query's text once: brackets may nest at most [`MAX_NESTING`] deep outside strings
+/// and comments. Returns the number of tokens, counted roughly (a run of name or number
+/// characters is one).
+///
+/// Where the text stops being valid GraphQL (an unknown escape, a line break inside a string)
+/// the parser stops too; the scan carries on as if outside the string, which can only count
+/// more brackets than the parser would ever see, never fewer.
+pub fn scan_query(text: &str) -> Result<usize, LimitError> {
+    let b = text.as_bytes();
+    let (mut i, mut depth, mut tokens) = (0, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => i = skip_block_string(b, i + 3),
+            b'"' => i = skip_string(b, i + 1),
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(LimitError::Brackets);
+                }
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            c if is_word(c) => {
+                while i < b.len() && is_word(b[i]) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+        tokens += 1;
+        if tokens > MAX_TOKENS {
+            return Err(LimitError::Tokens);
+        }
+    }
+    Ok(tokens)
+}
+
+/// Names, numbers and the `...` of spreads: each run is one token.
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'+')
+}
+
+/// From just after an opening `"`, the index after the closing one.
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'"' => return i + 1,
+            b'\n' | b'\r' => return i,
+            b'\\' => match b.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u') => i += 2,
+                _ => return i + 1,
+            },
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// From just after an opening `"""`, the index after the closing one (`\"""` does not close).
+fn skip_block_string(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        if b[i..].starts_with(b"\\\"\"\"") {
+            i += 4;
+        } else if b[i..].starts_with(b"\"\"\"") {
+            return i + 3;
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// Reads a JSON text once: arrays and objects may nest at most [`MAX_NESTING`] deep (serde_json
+/// would stop at 128 with a message about syntax; this one says what is wrong).
+pub fn scan_json(text: &[u8]) -> Result<(), LimitError> {
+    let (mut i, mut depth) = (0, 0usize);
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(LimitError::Json);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// What one HTTP request may still spend: tokens and expanded selections, over every document
+/// of a batch.
+#[derive(Debug, Default)]
+pub struct Budget {
+    tokens: usize,
+    selections: usize,
+}
+
+impl Budget {
+    /// Scans, parses and measures one request's document and keeps the parsed document in the
+    /// request, so async-graphql does not parse it again. A document that does not parse is
+    /// left for async-graphql to report: the scan has already bounded what its parser does.
+    pub fn admit(&mut self, request: &mut Request) -> Result<(), LimitError> {
+        self.tokens += scan_query(&request.query)?;
+        if self.tokens > MAX_TOKENS {
+            return Err(LimitError::Tokens);
+        }
+        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return Ok(()) };
+        let shape = measure(&doc)?;
+        self.selections = self.selections.saturating_add(shape.selections);
+        if self.selections > MAX_SELECTIONS {
+            return Err(LimitError::Expansion);
+        }
+        request.set_parsed_query(doc);
+        Ok(())
+    }
+}
+
+/// What [`measure`] found in a whole document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub selections: usize,
+    pub aliases: usize,
+}
+
+/// Measures a parsed document against every limit above, fragments expanded where they are
+/// spread, each fragment summarised once per context (inside introspection or not).
+pub fn measure(doc: &ExecutableDocument) -> Result<Shape, LimitError> {
+    let mut walker = Walker { doc, fragments: HashMap::new() };
+    let (mut selections, mut aliases, mut fields) = (0usize, 0usize, 0usize);
+    for (_, op) in doc.operations.iter() {
+        let s = walker.selection_set(&op.node.selection_set.node, false, 0)?;
+        fields = fields.saturating_add(s.fields);
+        if s.lists > MAX_INTROSPECTION_LISTS {
+            return Err(LimitError::IntrospectionLists);
+        }
+        if s.depth > MAX_INTROSPECTION_DEPTH {
+            return Err(LimitError::IntrospectionDepth);
+        }
+        if s.own_depth > MAX_DEPTH {
+            return Err(LimitError::Depth);
+        }
+        selections = selections.saturating_add(s.selections);
+        aliases = aliases.saturating_add(s.aliases);
+    }
+    // Validation walks every fragment definition too, used or not.
+    for (name, fragment) in &doc.fragments {
+        let inside = fragment.node.type_condition.node.on.node.starts_with("__");
+        selections = selections.saturating_add(walker.fragment(name.as_str(), inside, 0)?.selections);
+    }
+    if selections > MAX_SELECTIONS {
+        return Err(LimitError::Expansion);
+    }
+    // async-graphql's own count, over every operation, refused here before validation runs:
+    // validating thousands of unknown fields costs more than answering a real query.
+    if fields > MAX_COMPLEXITY {
+        return Err(LimitError::Complexity);
+    }
+    if aliases > MAX_ALIASES {
+        return Err(LimitError::Aliases);
+    }
+    Ok(Shape { selections, aliases })
+}
+
+/// One selection set's measures, relative to where it stands.
+#[derive(Debug, Clone, Copy, Default)]
+struct Summary {
+    /// Selection sets nested inside each other, this one included; a spread counts as one.
+    nesting: usize,
+    /// Fields nested along the deepest path.
+    depth: usize,
+    /// The same, over paths that never enter introspection (`__schema`, `__type`).
+    own_depth: usize,
+    /// Introspection list fields nested along one path.
+    lists: usize,
+    /// Selections once spreads are expanded (saturating).
+    selections: usize,
+    /// Fields other than `__typename` once spreads are expanded: async-graphql's complexity
+    /// with no field of a cost of its own (saturating).
+    fields: usize,
+    /// Aliased fields once spreads are expanded (saturating).
+    aliases: usize,
+}
+
+impl Summary {
+    /// Takes in a child selection set found one level down.
+    fn absorb(&mut self, child: Summary, fields: usize, own: bool, lists: usize) {
+        self.nesting = self.nesting.max(1 + child.nesting);
+        self.depth = self.depth.max(fields + child.depth);
+        if own {
+            self.own_depth = self.own_depth.max(fields + child.own_depth);
+        }
+        self.lists = self.lists.max(lists + child.lists);
+        self.selections = self.selections.saturating_add(child.selections);
+        self.fields = self.fields.saturating_add(child.fields);
+        self.aliases = self.aliases.saturating_add(child.aliases);
+    }
+}
+
+enum Memo {
+    InProgress,
+    Done(Summary),
+}
+
+struct Walker<'a> {
+    doc: &'a ExecutableDocument,
+    fragments: HashMap<(&'a str, bool), Memo>,
+}
+
+impl<'a> Walker<'a> {
+    /// `above` is how many selection sets enclose this one; the walk refuses before it goes past
+    /// [`MAX_NESTING`], so its own recursion is bounded too.
+    fn selection_set(&mut self, set: &'a SelectionSet, inside: bool, above: usize) -> Result<Summary, LimitError> {
+        let level = above + 1;
+        if level > MAX_NESTING {
+            return Err(LimitError::Selections);
+        }
+        let mut s = Summary { nesting: 1, ..Summary::default() };
+        for item in &set.items {
+            s.selections = s.selections.saturating_add(1);
+            match &item.node {
+                Selection::Field(f) => {
+                    let field = &f.node;
+                    let name = field.name.node.as_str();
+                    let enters = !inside && (name == "__schema" || name == "__type");
+                    let inner = inside || enters;
+                    let child = if field.selection_set.node.items.is_empty() {
+                        Summary::default()
+                    } else {
+                        self.selection_set(&field.selection_set.node, inner, level)?
+                    };
+                    let list = usize::from(inner && INTROSPECTION_LISTS.contains(&name));
+                    s.absorb(child, 1, !inner, list);
+                    s.aliases = s.aliases.saturating_add(usize::from(field.alias.is_some()));
+                    s.fields = s.fields.saturating_add(usize::from(name != "__typename"));
+                }
+                Selection::InlineFragment(f) => {
+                    let child = self.selection_set(&f.node.selection_set.node, inside, level)?;
+                    s.absorb(child, 0, !inside, 0);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let child = self.fragment(spread.node.fragment_name.node.as_str(), inside, level)?;
+                    s.absorb(child, 0, !inside, 0);
+                }
+            }
+            if s.selections > MAX_SELECTIONS {
+                return Err(LimitError::Expansion);
+            }
+        }
+        Ok(s)
+    }
+
+    /// A fragment's summary, computed the first time it is met in this context. An unknown
+    /// fragment counts for nothing here; validation reports it.
+    fn fragment(&mut self, name: &'a str, inside: bool, above: usize) -> Result<Summary, LimitError> {
+        match self.fragments.get(&(name, inside)) {
+            Some(Memo::Done(s)) => {
+                if above + s.nesting > MAX_NESTING {
+                    return Err(LimitError::Selections);
+                }
+                return Ok(*s);
+            }
+            Some(Memo::InProgress) => return Err(LimitError::FragmentCycle(name.to_string())),
+            None => {}
+        }
+        let doc = self.doc;
+        let Some((key, fragment)) = doc.fragments.get_key_value(name) else { return Ok(Summary::default()) };
+        self.fragments.insert((key.as_str(), inside), Memo::InProgress);
+        let s = self.selection_set(&fragment.node.selection_set.node, inside, above)?;
+        self.fragments.insert((key.as_str(), inside), Memo::Done(s));
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measure_text(query: &str) -> Result<Shape, LimitError> {
+        scan_query(query)?;
+        measure(&async_graphql::parser::parse_query(query).expect("parses"))
+    }
+
+    fn nested(open: &str, inner: &str, close: &str, n: usize) -> String {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    }
+
+    #[test]
+    fn brackets_are_counted_outside_strings_and_comments_only() {
+        let at_limit = format!("{{ f(a: {}) }}", nested("[", "1", "]", MAX_NESTING - 2));
+        assert!(scan_query(&at_limit).is_ok());
+        let over = format!("{{ f(a: {}) }}", nested("[", "1", "]", MAX_NESTING - 1));
+        assert_eq!(scan_query(&over), Err(LimitError::Brackets));
+        for kind in ["{a:", "(", "["] {
+            assert_eq!(scan_query(&kind.repeat(5000)), Err(LimitError::Brackets), "{kind}");
+        }
+        let quiet = [
+            format!("{{ f(a: \"{}\") }}", "{[(".repeat(500)),
+            format!("{{ f(a: \"\"\"{}\\\"\"\" {}\"\"\") }}", "{".repeat(500), "[".repeat(500)),
+            format!("{{ f # {}\n }}", "{".repeat(500)),
+            format!("{{ f(a: \"\\\"{}\") }}", "(".repeat(500)),
+        ];
+        for text in quiet {
+            assert!(scan_query(&text).is_ok(), "{text:.60}");
+        }
+    }
+
+    #[test]
+    fn broken_strings_never_hide_brackets() {
+        // The parser stops at the line break or the bad escape; the scan goes on counting.
+        for text in [
+            format!("{{ f(a: \"x\n{}", "[".repeat(100)),
+            format!("{{ f(a: \"\\q{}\") }}", "[".repeat(100)),
+            format!("{{ f(a: \"x\r{}", "{".repeat(100)),
+        ] {
+            assert_eq!(scan_query(&text), Err(LimitError::Brackets), "{text:.40}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_counted_and_bounded() {
+        assert_eq!(scan_query("{ a(b: 12.5e3, c: \"x y\") ...F }"), Ok(12));
+        assert_eq!(scan_query(&"a ".repeat(MAX_TOKENS)), Ok(MAX_TOKENS));
+        assert_eq!(scan_query(&"a ".repeat(MAX_TOKENS + 1)), Err(LimitError::Tokens));
+        // Whitespace, commas and comments are free.
+        assert_eq!(scan_query(&format!("{{ a {} }}", ", #c\n".repeat(20_000))), Ok(3));
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_outside_strings() {
+        assert!(scan_json(nested("[", "1", "]", MAX_NESTING).as_bytes()).is_ok());
+        assert_eq!(scan_json(nested("[", "1", "]", MAX_NESTING + 1).as_bytes()), Err(LimitError::Json));
+        assert_eq!(scan_json(nested("{\"a\":", "1", "}", 5000).as_bytes()), Err(LimitError::Json));
+        let quoted = format!("{{\"q\":\"{}\\\"{}\"}}", "[".repeat(200), "{".repeat(200));
+        assert!(scan_json(quoted.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn own_fields_nest_to_the_depth_limit_only() {
+        assert!(measure_text(&format!("{{ {} }}", nested("a { ", "b", " }", MAX_DEPTH - 1))).is_ok());
+        let deep = format!("{{ {} }}", nested("a { ", "b", " }", MAX_DEPTH));
+        assert_eq!(measure_text(&deep), Err(LimitError::Depth));
+        // Through fragments as well.
+        let via =
+            "{ a { ...F } } fragment F on T { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } }";
+        assert_eq!(measure_text(via), Err(LimitError::Depth));
+    }
+
+    #[test]
+    fn introspection_gets_its_own_depth_and_list_limits() {
+        let type_ref = nested("ofType { ", "name", " }", 9);
+        let graphiql_like = format!("{{ __schema {{ types {{ fields {{ args {{ type {{ {type_ref} }} }} }} }} }} }}");
+        assert!(measure_text(&graphiql_like).is_ok());
+        let deeper =
+            format!("{{ __schema {{ types {{ fields {{ args {{ type {{ ofType {{ {type_ref} }} }} }} }} }} }} }}");
+        assert_eq!(measure_text(&deeper), Err(LimitError::IntrospectionDepth));
+        let fanned = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        assert_eq!(measure_text(fanned), Err(LimitError::IntrospectionLists));
+        let three = "{ __type(name: \"User\") { fields { type { fields { type { fields { name } } } } } } }";
+        assert!(measure_text(three).is_ok());
+        // A fragment spread inside introspection counts as introspection.
+        let via = "{ __schema { types { ...T } } } fragment T on __Type { fields { type { fields { type { fields { name } } } } } }";
+        assert_eq!(measure_text(via), Err(LimitError::IntrospectionLists));
+    }
+
+    #[test]
+    fn fragment_fan_out_is_measured_without_expanding_it() {
+        let chain: String =
+            (0..40).map(|i| format!("fragment F{i} on Query {{ {} }} ", format!("...F{} ", i + 1).repeat(4))).collect();
+        let text = format!("{{ ...F0 }} {chain} fragment F40 on Query {{ __typename }}");
+        let started = std::time::Instant::now();
+        assert_eq!(measure_text(&text), Err(LimitError::Expansion));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        let small = "{ ...A ...A } fragment A on Query { ...B ...B } fragment B on Query { __typename }";
+        // 2 spreads of A + 2×(A's 2 spreads + 2×B's 1) + the definitions (A: 2+2, B: 1).
+        assert_eq!(measure_text(small).map(|s| s.selections), Ok(2 + 2 * (2 + 2) + (2 + 2) + 1));
+    }
+
+    #[test]
+    fn fields_past_the_complexity_limit_are_refused_before_validation() {
+        let at = format!("{{ {} }}", "a ".repeat(MAX_COMPLEXITY));
+        assert!(measure_text(&at).is_ok());
+        let over = format!("{{ {} }}", "a ".repeat(MAX_COMPLEXITY + 1));
+        assert_eq!(measure_text(&over), Err(LimitError::Complexity));
+        // __typename costs nothing; fields in fragments count where they are spread.
+        assert!(measure_text(&format!("{{ {} }}", "__typename ".repeat(MAX_COMPLEXITY * 2))).is_ok());
+        let spread = format!("{{ ...F x {{ ...F }} }} fragment F on Query {{ {} }}", "a ".repeat(MAX_COMPLEXITY / 2));
+        assert_eq!(measure_text(&spread), Err(LimitError::Complexity));
+    }
+
+    #[test]
+    fn spread_chains_and_cycles_are_refused() {
+        let chain: String = (0..100).map(|i| format!("fragment F{i} on Query {{ ...F{} }} ", i + 1)).collect();
+        let text = format!("{{ ...F0 }} {chain} fragment F100 on Query {{ __typename }}");
+        assert_eq!(measure_text(&text), Err(LimitError::Selections));
+        let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { a { ...A } }";
+        assert!(matches!(measure_text(cycle), Err(LimitError::FragmentCycle(_))));
+        assert!(matches!(measure_text("fragment A on Query { ...A } { a }"), Err(LimitError::FragmentCycle(_))));
+    }
+
+    #[test]
+    fn aliases_are_counted_where_fragments_are_spread() {
+        let ten: String = (0..10).map(|i| format!("a{i}: f ")).collect();
+        let text = format!("{{ ...A ...A x {{ ...A ...A }} }} fragment A on Query {{ {ten} }}");
+        assert_eq!(measure_text(&text), Err(LimitError::Aliases));
+        let thirty: String = (0..30).map(|i| format!("a{i}: f ")).collect();
+        assert_eq!(measure_text(&format!("{{ {thirty} }}")).map(|s| s.aliases), Ok(30));
+    }
+
+    #[test]
+    fn a_batch_shares_one_budget() {
+        let mut budget = Budget::default();
+        let wide = format!("{{ {} }}", "__typename ".repeat(MAX_TOKENS / 2 + 10));
+        assert!(budget.admit(&mut Request::new(wide.clone())).is_ok());
+        assert_eq!(budget.admit(&mut Request::new(wide)), Err(LimitError::Tokens));
+        let mut budget = Budget::default();
+        // Few tokens, many selections: each document expands to 10 + 10 × 300 + 300.
+        let many = format!("{{ {} }} fragment F on Query {{ {} }}", "...F ".repeat(10), "__typename ".repeat(300));
+        for _ in 0..3 {
+            assert!(budget.admit(&mut Request::new(many.clone())).is_ok());
+        }
+        assert_eq!(budget.admit(&mut Request::new(many)), Err(LimitError::Expansion));
+    }
+
+    #[test]
+    fn an_admitted_document_is_kept_parsed() {
+        let mut request = Request::new("{ a { b } }");
+        Budget::default().admit(&mut request).expect("admitted");
+        let doc = request.parsed_query().expect("parsed");
+        assert_eq!(doc.operations.iter().count(), 1);
+        // A document that does not parse is left to async-graphql to report.
+        let mut broken = Request::new("{ a(");
+        assert!(Budget::default().admit(&mut broken).is_ok());
+    }
+}
