@@ -23,6 +23,7 @@ mod instances;
 mod invites;
 mod log_secrets;
 mod mail;
+mod oidc;
 mod passwords;
 mod sessions;
 mod throttle;
