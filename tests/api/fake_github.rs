@@ -231,18 +231,17 @@ fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
 }
 
 /// The account the request's token belongs to, or the API's refusal.
-fn account_for(req: &HttpRequest, s: &State) -> Result<Account, HttpResponse> {
+fn account_for(req: &HttpRequest, s: &State) -> Result<Account, Box<HttpResponse>> {
     if req.headers().get("user-agent").is_none() {
-        return Err(HttpResponse::Forbidden()
-            .body("Request forbidden by administrative rules. Please make sure your request has a User-Agent header"));
+        return Err(Box::new(HttpResponse::Forbidden().body(
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        )));
     }
     let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("token ")).unwrap_or("");
-    s.tokens
-        .get(token)
-        .and_then(|login| s.accounts.get(login))
-        .cloned()
-        .ok_or_else(|| HttpResponse::Unauthorized().json(json!({ "message": "Bad credentials", "status": "401" })))
+    s.tokens.get(token).and_then(|login| s.accounts.get(login)).cloned().ok_or_else(|| {
+        Box::new(HttpResponse::Unauthorized().json(json!({ "message": "Bad credentials", "status": "401" })))
+    })
 }
 
 async fn user(req: HttpRequest, data: Data) -> HttpResponse {
@@ -252,7 +251,7 @@ async fn user(req: HttpRequest, data: Data) -> HttpResponse {
     }
     let account = match account_for(&req, &data.lock().unwrap()) {
         Ok(a) => a,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     HttpResponse::Ok().json(json!({
         "login": account.login, "id": account.id, "node_id": format!("MDQ6VXNlcj{}", account.id),
@@ -272,7 +271,7 @@ async fn emails(req: HttpRequest, data: Data) -> HttpResponse {
     }
     let account = match account_for(&req, &data.lock().unwrap()) {
         Ok(a) => a,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let list: Vec<Value> = account
         .emails

@@ -282,6 +282,35 @@ mod tests {
         }
     }
 
+    /// A PKCS#8 PEM fixture's DER.
+    fn der(pem: &str) -> Vec<u8> {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body")
+    }
+
+    #[test]
+    fn es256_and_eddsa_tokens_verify_among_keys_of_other_kinds_without_kid() {
+        let ec = EncodingKey::from_ec_der(&der(include_str!("../../../tests/api/fixtures/idp_key_p256.pem")));
+        let ed = EncodingKey::from_ed_der(&der(include_str!("../../../tests/api/fixtures/idp_key_ed25519.pem")));
+        // Published without `alg` or `kid`, as some issuers do: only the kind of key tells
+        // which one may have signed a token. An RSA key first in the set must not stop the
+        // search (jsonwebtoken refuses a key of another family outright).
+        let public = |key: &EncodingKey, alg| {
+            let mut jwk = Jwk::from_encoding_key(key, alg).expect("public part");
+            jwk.common.key_algorithm = None;
+            jwk
+        };
+        let keys = JwkSet { keys: vec![jwk('a', "ka"), public(&ec, Algorithm::ES256), public(&ed, Algorithm::EdDSA)] };
+        let expected = Expected { issuers: &[ISSUER.to_string()], client_id: CLIENT, nonce: NONCE };
+        for (alg, key) in [(Algorithm::ES256, &ec), (Algorithm::EdDSA, &ed)] {
+            let token = jsonwebtoken::encode(&Header::new(alg), &claims(), key).expect("signed");
+            assert_eq!(verify(&token, &keys, &expected).expect("verifies").sub, "s1", "{alg:?}");
+            // Only the right key of that kind: the same token against a set without it fails.
+            let others = JwkSet { keys: vec![jwk('a', "ka")] };
+            assert_eq!(verify(&token, &others, &expected).unwrap_err(), IdTokenError::UnknownKey, "{alg:?}");
+        }
+    }
+
     #[test]
     fn email_verified_accepts_only_true() {
         for (value, verified) in [
