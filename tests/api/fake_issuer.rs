@@ -66,6 +66,8 @@ struct Shared {
     userinfo: Option<(u16, String)>,
     /// `token_endpoint_auth_methods_supported`, when the document lists it.
     auth_methods: Option<Vec<String>>,
+    /// UserInfo takes an hour to answer.
+    userinfo_hangs: bool,
 }
 
 pub struct FakeIssuer {
@@ -126,6 +128,11 @@ impl FakeIssuer {
         self.shared.lock().unwrap().userinfo = Some((status, body.to_string()));
     }
 
+    /// Makes UserInfo (once listed) never answer in time.
+    pub fn userinfo_hangs(&self, hangs: bool) {
+        self.shared.lock().unwrap().userinfo_hangs = hangs;
+    }
+
     /// Lists these token endpoint auth methods in discovery.
     pub fn auth_methods(&self, methods: &[&str]) {
         self.shared.lock().unwrap().auth_methods = Some(methods.iter().map(|m| m.to_string()).collect());
@@ -184,6 +191,10 @@ async fn discovery(data: Data) -> HttpResponse {
 }
 
 async fn userinfo(data: Data) -> HttpResponse {
+    let hangs = data.1.lock().unwrap().userinfo_hangs;
+    if hangs {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
     let answer = data.1.lock().unwrap().userinfo.clone();
     let (status, body) = answer.unwrap_or((404, String::new()));
     raw(status, body)

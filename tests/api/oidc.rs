@@ -192,6 +192,13 @@ async fn broken_issuer_answers_are_failed_sign_ins_naming_the_provider(backend: 
         issuer.userinfo_raw(status, &body);
         assert_failed(&attempt(&app, &issuer, &no_address).await, PROFILE);
     }
+    // A UserInfo endpoint that never answers holds the sign-in no longer than the outbound
+    // client's timeout (10 s).
+    issuer.userinfo_hangs(true);
+    let started = std::time::Instant::now();
+    assert_failed(&attempt(&app, &issuer, &no_address).await, PROFILE);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "took {:?}", started.elapsed());
+    issuer.userinfo_hangs(false);
     issuer.userinfo_raw(200, &json!({ "sub": "sub-zoe@example.com", "email": "zoe@example.com" }).to_string());
     assert_failed(&attempt(&app, &issuer, &no_address).await, "Acme has not verified this email address");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 0);
@@ -243,3 +250,36 @@ fn base64_std(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+async fn redirect_providers_share_one_bound_on_open_flows_per_address(backend: Backend) {
+    let issuer = FakeIssuer::start().await;
+    let github = crate::fake_github::FakeGithub::start().await;
+    let mut settings = env(&issuer.issuer);
+    settings.extend([
+        ("AUTHQL_GITHUB_CLIENT_ID", crate::fake_github::CLIENT_ID.to_string()),
+        ("AUTHQL_GITHUB_CLIENT_SECRET", crate::fake_github::CLIENT_SECRET.to_string()),
+        ("AUTHQL_GITHUB_CALLBACK_URL", CALLBACK.to_string()),
+        ("AUTHQL_GITHUB_URL", github.url.clone()),
+        ("AUTHQL_GITHUB_API_URL", github.url.clone()),
+        ("AUTHQL_FLOW_MAX_PER_ADDRESS", "2".to_string()),
+    ]);
+    let app = spawn(backend, &settings).await;
+    // One flow with each provider fills this address's share: a third, with either, or from
+    // another browser at the same address, is refused rather than stored.
+    location_in(&app, &app.client, "acme").await;
+    location_in(&app, &app.client, "github").await;
+    for (browser, provider) in [(&app.client, "acme"), (&browser(), "github")] {
+        let body = browser
+            .post(format!("{}/graphql", app.addr))
+            .json(&json!({ "query": crate::helpers::AUTHENTICATE, "variables": { "provider": provider, "input": {} } }))
+            .send()
+            .await
+            .expect("sent")
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        assert_eq!(crate::helpers::error_code(&body).as_deref(), Some("RATE_LIMITED"), "{provider}: {body}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM oauth_states").await, 2);
+}
+both!(redirect_providers_share_one_bound_on_open_flows_per_address);
