@@ -494,8 +494,9 @@ fn oidc_names(raw: &str) -> Result<Vec<String>, String> {
 /// Every `oidc_*` key must be `oidc_providers` or `oidc_<listed name>_<field>`: a typo in a
 /// name or a field would otherwise be ignored, and the provider run without that setting.
 fn check_oidc_keys(values: &BTreeMap<String, String>, spelled: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    // A bad list is reported by from_map, naming the list itself.
-    let names = oidc_names(values.get("oidc_providers").map(String::as_str).unwrap_or("")).unwrap_or_default();
+    // A bad list is the error to report, not the settings that hang off it.
+    let names = oidc_names(values.get("oidc_providers").map(String::as_str).unwrap_or(""))
+        .map_err(|reason| invalid("oidc_providers", &reason))?;
     for key in values.keys().filter(|k| k.starts_with("oidc_") && *k != "oidc_providers") {
         let rest = &key["oidc_".len()..];
         let listed = names.iter().any(|name| {
@@ -824,6 +825,9 @@ mod tests {
             let err = Config::from_sources(None, env(&[("AUTHQL_OIDC_PROVIDERS", bad)])).unwrap_err();
             assert!(err.to_string().contains("AUTHQL_OIDC_PROVIDERS"), "{bad}: {err}");
         }
+        // A bad list is what is reported, even with settings for the name it meant.
+        let err = Config::from_sources(None, acme(&[("AUTHQL_OIDC_PROVIDERS", "Acme")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }) && err.to_string().contains("`Acme`"), "{err}");
         // The file spells the same keys, and is checked the same way.
         let dir = std::env::temp_dir().join(format!("authql-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
