@@ -147,6 +147,8 @@ impl Github {
         }
     }
 
+    /// GETs a REST resource with the user's token. GitHub refuses requests without a
+    /// `User-Agent`; the shared client sends `authql/<version>` on every request.
     async fn api<T: serde::de::DeserializeOwned>(&self, token: &SecretString, path: &str) -> Result<T, GithubError> {
         let request = self
             .http
