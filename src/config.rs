@@ -19,6 +19,11 @@ pub enum ConfigError {
     UnknownKey(String),
     #[error("`{0}` was replaced by `AUTHQL_TRUSTED_PROXIES`: list the proxies' addresses or CIDR blocks")]
     TrustProxyReplaced(String),
+    #[error(
+        "unknown setting `{name}`: OpenID Connect providers are set with AUTHQL_OIDC_<NAME>_<FIELD>, \
+         FIELD one of {fields}, NAME one listed in AUTHQL_OIDC_PROVIDERS (listed: {listed})"
+    )]
+    UnknownOidcKey { name: String, fields: String, listed: String },
     #[error("invalid value for `{key}`: {reason}")]
     Invalid { key: String, reason: String },
     #[error("cannot read config file {path}: {reason}")]
@@ -81,15 +86,41 @@ pub struct Argon2Params {
     pub parallelism: u32,
 }
 
-/// The google provider's settings; present only when `AUTHQL_GOOGLE_CLIENT_ID` is set.
+/// One OpenID Connect provider's settings: google's (`AUTHQL_GOOGLE_*`, present only when
+/// `AUTHQL_GOOGLE_CLIENT_ID` is set) or a named one's (`AUTHQL_OIDC_<NAME>_*`).
 #[derive(Clone, Debug)]
-pub struct GoogleConfig {
+pub struct OidcConfig {
     pub client_id: String,
     pub client_secret: Option<SecretString>,
     pub callback_url: String,
+    /// Exactly as the issuer states it in discovery, a trailing `/` included.
     pub issuer: String,
     /// Values a client may pass as `callbackUrl`; the configured callback is always allowed.
     pub allowed_callback_urls: Vec<String>,
+    /// Scopes asked for; always includes `openid`.
+    pub scopes: Vec<String>,
+}
+
+/// google's settings are those of any OpenID Connect provider, with Google's defaults.
+pub type GoogleConfig = OidcConfig;
+
+/// A provider from `AUTHQL_OIDC_PROVIDERS`: its registry name and settings.
+#[derive(Clone, Debug)]
+pub struct NamedOidcConfig {
+    pub name: String,
+    pub config: OidcConfig,
+}
+
+/// The github provider's settings; present only when `AUTHQL_GITHUB_CLIENT_ID` is set.
+#[derive(Clone, Debug)]
+pub struct GithubConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub callback_url: String,
+    /// Where the browser signs in and the code is exchanged (`/login/oauth/...`).
+    pub url: String,
+    /// The REST API (`/user`, `/user/emails`).
+    pub api_url: String,
 }
 
 /// Password checks per account and per client address in one window; new accounts per
@@ -116,6 +147,9 @@ pub struct Config {
     pub reset_ttl: Duration,
     pub session_cookie: bool,
     pub google: Option<GoogleConfig>,
+    /// OpenID Connect providers named in `AUTHQL_OIDC_PROVIDERS`, in that order.
+    pub oidc: Vec<NamedOidcConfig>,
+    pub github: Option<GithubConfig>,
     pub app_url: String,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
@@ -156,6 +190,13 @@ const KEYS: &[&str] = &[
     "google_callback_url",
     "google_issuer",
     "google_allowed_callback_urls",
+    "google_scopes",
+    "oidc_providers",
+    "github_client_id",
+    "github_client_secret",
+    "github_callback_url",
+    "github_url",
+    "github_api_url",
     "app_url",
     "smtp_url",
     "mail_from",
@@ -179,6 +220,13 @@ const KEYS: &[&str] = &[
     "ui",
 ];
 
+/// The settings of each provider named in `AUTHQL_OIDC_PROVIDERS`: `oidc_<name>_<field>`.
+const OIDC_FIELDS: &[&str] =
+    &["issuer", "client_id", "client_secret", "callback_url", "allowed_callback_urls", "scopes"];
+
+/// Provider names a configured OpenID Connect provider may not take: the built-in ones.
+const RESERVED_NAMES: &[&str] = &["emailpass", "google", "github", "passkey"];
+
 /// Variables that are not settings but steer where settings come from.
 const META_VARS: &[&str] = &["AUTHQL_CONFIG"];
 
@@ -199,8 +247,13 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut values: BTreeMap<String, String> = BTreeMap::new();
+        // How each key was spelled where it was set, for messages about it.
+        let mut spelled: BTreeMap<String, String> = BTreeMap::new();
         if let Some(path) = file {
-            values.extend(read_file(path)?);
+            for (key, (name, value)) in read_file(path)? {
+                spelled.insert(key.clone(), name);
+                values.insert(key, value);
+            }
         }
         for (name, value) in env {
             let Some(key) = name.strip_prefix("AUTHQL_") else { continue };
@@ -208,11 +261,14 @@ impl Config {
                 continue;
             }
             let key = key.to_ascii_lowercase();
-            if !KEYS.contains(&key.as_str()) {
+            if !is_known_or_oidc(&key) {
                 return Err(unknown_key(&key, name));
             }
+            spelled.insert(key.clone(), name);
             values.insert(key, value);
         }
+        // Which `oidc_*` keys exist depends on `oidc_providers`, wherever it was set.
+        check_oidc_keys(&values, &spelled)?;
         Self::from_map(values)
     }
 
@@ -220,21 +276,35 @@ impl Config {
         let v = Values(values);
         let google = match v.get("google_client_id") {
             None => None,
-            Some(client_id) => Some(GoogleConfig {
+            Some(_) => Some(oidc_config(&v, "google", Some("https://accounts.google.com"))?),
+        };
+        let oidc = oidc_names(v.get("oidc_providers").unwrap_or(""))
+            .map_err(|reason| invalid("oidc_providers", &reason))?
+            .into_iter()
+            .map(|name| {
+                let config = oidc_config(&v, &format!("oidc_{name}"), None)?;
+                Ok(NamedOidcConfig { name, config })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let github = match v.get("github_client_id") {
+            None => None,
+            Some(client_id) => Some(GithubConfig {
                 client_id: client_id.to_string(),
-                client_secret: v.get("google_client_secret").map(|s| SecretString::from(s.to_string())),
+                client_secret: v
+                    .get("github_client_secret")
+                    .map(|s| SecretString::from(s.to_string()))
+                    .ok_or_else(|| invalid("github_client_secret", "required when AUTHQL_GITHUB_CLIENT_ID is set"))?,
                 callback_url: v
-                    .get("google_callback_url")
+                    .get("github_callback_url")
                     .map(str::to_string)
-                    .ok_or_else(|| invalid("google_callback_url", "required when AUTHQL_GOOGLE_CLIENT_ID is set"))
-                    .and_then(|u| parse_http_url("google_callback_url", &u))?,
-                issuer: parse_http_url(
-                    "google_issuer",
-                    v.get("google_issuer").unwrap_or("https://accounts.google.com"),
-                )?
-                .trim_end_matches('/')
-                .to_string(),
-                allowed_callback_urls: v.list("google_allowed_callback_urls", parse_http_url)?,
+                    .ok_or_else(|| invalid("github_callback_url", "required when AUTHQL_GITHUB_CLIENT_ID is set"))
+                    .and_then(|u| parse_http_url("github_callback_url", &u))?,
+                url: parse_http_url("github_url", v.get("github_url").unwrap_or("https://github.com"))?
+                    .trim_end_matches('/')
+                    .to_string(),
+                api_url: parse_http_url("github_api_url", v.get("github_api_url").unwrap_or("https://api.github.com"))?
+                    .trim_end_matches('/')
+                    .to_string(),
             }),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -255,6 +325,8 @@ impl Config {
             reset_ttl: v.parse_with("reset_ttl", "15m", parse_duration)?,
             session_cookie: v.parse_with("session_cookie", "true", parse_bool)?,
             google,
+            oidc,
+            github,
             app_url: parse_http_url("app_url", v.get("app_url").unwrap_or("http://127.0.0.1:8080"))?
                 .trim_end_matches('/')
                 .to_string(),
@@ -361,7 +433,8 @@ fn invalid(key: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid { key: format!("AUTHQL_{}", key.to_ascii_uppercase()), reason: reason.to_string() }
 }
 
-fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+/// The file's settings by key, each with the name it was written as.
+fn read_file(path: &Path) -> Result<BTreeMap<String, (String, String)>, ConfigError> {
     let file_err = |reason: String| ConfigError::File { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
@@ -370,7 +443,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         // Both `database_url` and `AUTHQL_DATABASE_URL` spell the same key.
         let lower = name.to_ascii_lowercase();
         let key = lower.strip_prefix("authql_").unwrap_or(&lower).to_string();
-        if !KEYS.contains(&key.as_str()) {
+        if !is_known_or_oidc(&key) {
             return Err(unknown_key(&key, name));
         }
         let value = match value {
@@ -384,9 +457,110 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
                 .join(","),
             _ => return Err(invalid(&key, "expected a string, number or boolean")),
         };
-        out.insert(key, value);
+        out.insert(key, (name, value));
     }
     Ok(out)
+}
+
+/// A fixed key, or one that may be an OpenID Connect provider's (checked once all are read).
+fn is_known_or_oidc(key: &str) -> bool {
+    KEYS.contains(&key) || key.starts_with("oidc_")
+}
+
+/// `AUTHQL_OIDC_PROVIDERS`: comma-separated names, each lower-case letters and digits (it
+/// becomes part of variable names, so no `_`), none twice, none a built-in provider's.
+fn oidc_names(raw: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let well_formed = name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !well_formed {
+            return Err(format!(
+                "`{name}` is not a provider name: lower-case letters and digits, starting with a letter"
+            ));
+        }
+        if RESERVED_NAMES.contains(&name) {
+            return Err(format!("`{name}` is a built-in provider's name; choose another"));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(format!("`{name}` is listed twice"));
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// Every `oidc_*` key must be `oidc_providers` or `oidc_<listed name>_<field>`: a typo in a
+/// name or a field would otherwise be ignored, and the provider run without that setting.
+fn check_oidc_keys(values: &BTreeMap<String, String>, spelled: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    // A bad list is the error to report, not the settings that hang off it.
+    let names = oidc_names(values.get("oidc_providers").map(String::as_str).unwrap_or(""))
+        .map_err(|reason| invalid("oidc_providers", &reason))?;
+    for key in values.keys().filter(|k| k.starts_with("oidc_") && *k != "oidc_providers") {
+        let rest = &key["oidc_".len()..];
+        let listed = names.iter().any(|name| {
+            rest.strip_prefix(name.as_str())
+                .and_then(|r| r.strip_prefix('_'))
+                .is_some_and(|field| OIDC_FIELDS.contains(&field))
+        });
+        if !listed {
+            let name = spelled.get(key).cloned().unwrap_or_else(|| format!("AUTHQL_{}", key.to_ascii_uppercase()));
+            let fields = OIDC_FIELDS.iter().map(|f| f.to_ascii_uppercase()).collect::<Vec<_>>().join(", ");
+            let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            return Err(ConfigError::UnknownOidcKey { name, fields, listed });
+        }
+    }
+    Ok(())
+}
+
+/// The settings of the OpenID Connect provider whose keys start with `prefix`
+/// (`google`, `oidc_acme`); `default_issuer` when the issuer may be left out.
+fn oidc_config(v: &Values, prefix: &str, default_issuer: Option<&str>) -> Result<OidcConfig, ConfigError> {
+    let key = |field: &str| format!("{prefix}_{field}");
+    let required = |field: &str| {
+        v.get(&key(field)).map(str::to_string).ok_or_else(|| {
+            let reason = format!("required when {}", provider_switch(prefix));
+            invalid(&key(field), &reason)
+        })
+    };
+    let client_id = required("client_id")?;
+    let callback_url = parse_http_url(&key("callback_url"), &required("callback_url")?)?;
+    let issuer = match (v.get(&key("issuer")), default_issuer) {
+        (Some(issuer), _) => issuer.to_string(),
+        (None, Some(default)) => default.to_string(),
+        (None, None) => required("issuer")?,
+    };
+    // Kept exactly as written: OpenID Connect compares issuers as strings, and an issuer
+    // whose identifier ends in `/` states it with the `/`.
+    let issuer = parse_http_url(&key("issuer"), &issuer)?;
+    let scopes: Vec<String> = v
+        .get(&key("scopes"))
+        .unwrap_or("openid email profile")
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(invalid(&key("scopes"), "must include openid (without it there is no ID token)"));
+    }
+    Ok(OidcConfig {
+        client_id,
+        client_secret: v.get(&key("client_secret")).map(|s| SecretString::from(s.to_string())),
+        callback_url,
+        issuer,
+        allowed_callback_urls: v.list(&key("allowed_callback_urls"), parse_http_url)?,
+        scopes,
+    })
+}
+
+/// The setting that turns the provider with these keys on, for messages.
+fn provider_switch(prefix: &str) -> String {
+    if prefix == "google" {
+        "AUTHQL_GOOGLE_CLIENT_ID is set".into()
+    } else {
+        format!("`{}` is listed in AUTHQL_OIDC_PROVIDERS", &prefix["oidc_".len()..])
+    }
 }
 
 /// `45s`, `30m`, `12h`, `7d`.
@@ -582,6 +756,109 @@ mod tests {
     fn google_needs_a_callback() {
         let err = Config::from_sources(None, env(&[("AUTHQL_GOOGLE_CLIENT_ID", "x")])).unwrap_err();
         assert!(err.to_string().contains("AUTHQL_GOOGLE_CALLBACK_URL"));
+    }
+
+    fn acme(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut pairs = vec![
+            ("AUTHQL_OIDC_PROVIDERS", "acme, corp2"),
+            ("AUTHQL_OIDC_ACME_ISSUER", "https://id.acme.example/"),
+            ("AUTHQL_OIDC_ACME_CLIENT_ID", "acme-client"),
+            ("AUTHQL_OIDC_ACME_CLIENT_SECRET", "acme-secret"),
+            ("AUTHQL_OIDC_ACME_CALLBACK_URL", "https://app.example/cb"),
+            ("AUTHQL_OIDC_CORP2_ISSUER", "https://login.corp.example/tenant/v2.0"),
+            ("AUTHQL_OIDC_CORP2_CLIENT_ID", "corp-client"),
+            ("AUTHQL_OIDC_CORP2_CALLBACK_URL", "https://app.example/cb"),
+            ("AUTHQL_OIDC_CORP2_SCOPES", "openid email"),
+            ("AUTHQL_OIDC_CORP2_ALLOWED_CALLBACK_URLS", "https://app.example/cb2,https://app.example/cb3"),
+        ];
+        pairs.extend_from_slice(extra);
+        env(&pairs)
+    }
+
+    #[test]
+    fn named_oidc_providers_are_read_in_order_with_their_issuer_as_written() {
+        let c = Config::from_sources(None, acme(&[])).expect("valid");
+        let names: Vec<&str> = c.oidc.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["acme", "corp2"]);
+        let acme = &c.oidc[0].config;
+        assert_eq!(acme.issuer, "https://id.acme.example/", "the trailing slash is part of the issuer");
+        assert_eq!(acme.client_id, "acme-client");
+        assert_eq!(acme.scopes, ["openid", "email", "profile"]);
+        assert!(acme.allowed_callback_urls.is_empty());
+        let corp = &c.oidc[1].config;
+        assert!(corp.client_secret.is_none(), "a public client");
+        assert_eq!(corp.scopes, ["openid", "email"]);
+        assert_eq!(corp.allowed_callback_urls, ["https://app.example/cb2", "https://app.example/cb3"]);
+        // The secret never shows in debug output.
+        assert!(!format!("{c:?}").contains("acme-secret"));
+    }
+
+    #[test]
+    fn a_named_oidc_provider_missing_a_setting_names_it() {
+        for missing in ["AUTHQL_OIDC_ACME_ISSUER", "AUTHQL_OIDC_ACME_CLIENT_ID", "AUTHQL_OIDC_ACME_CALLBACK_URL"] {
+            let pairs: Vec<(String, String)> = acme(&[]).into_iter().filter(|(k, _)| k != missing).collect();
+            let err = Config::from_sources(None, pairs).unwrap_err().to_string();
+            assert!(err.contains(missing) && err.contains("AUTHQL_OIDC_PROVIDERS"), "{missing}: {err}");
+        }
+        let err = Config::from_sources(None, acme(&[("AUTHQL_OIDC_ACME_SCOPES", "email profile")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_OIDC_ACME_SCOPES"), "{err}");
+        let err = Config::from_sources(None, acme(&[("AUTHQL_OIDC_ACME_ISSUER", "id.acme.example")])).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_OIDC_ACME_ISSUER"), "{err}");
+    }
+
+    #[test]
+    fn unknown_oidc_keys_and_bad_names_are_refused() {
+        // A typo in a field, a provider not listed, a setting with no provider list at all.
+        for (key, value) in [
+            ("AUTHQL_OIDC_ACME_ISSUR", "https://x.example"),
+            ("AUTHQL_OIDC_ACMEE_CLIENT_ID", "x"),
+            ("AUTHQL_OIDC_ACME", "x"),
+        ] {
+            let err = Config::from_sources(None, acme(&[(key, value)])).unwrap_err();
+            assert!(matches!(err, ConfigError::UnknownOidcKey { .. }), "{key}: {err}");
+            let msg = err.to_string();
+            assert!(msg.contains(key) && msg.contains("ISSUER") && msg.contains("acme, corp2"), "{msg}");
+        }
+        let err = Config::from_sources(None, env(&[("AUTHQL_OIDC_ACME_CLIENT_ID", "x")])).unwrap_err();
+        assert!(err.to_string().contains("listed: none"), "{err}");
+        for bad in ["Acme", "my_idp", "google", "github", "acme,acme", "9lives"] {
+            let err = Config::from_sources(None, env(&[("AUTHQL_OIDC_PROVIDERS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("AUTHQL_OIDC_PROVIDERS"), "{bad}: {err}");
+        }
+        // A bad list is what is reported, even with settings for the name it meant.
+        let err = Config::from_sources(None, acme(&[("AUTHQL_OIDC_PROVIDERS", "Acme")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }) && err.to_string().contains("`Acme`"), "{err}");
+        // The file spells the same keys, and is checked the same way.
+        let dir = std::env::temp_dir().join(format!("authql-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("authql.toml");
+        std::fs::write(
+            &path,
+            "oidc_providers = \"acme\"\noidc_acme_issuer = \"https://id.acme.example/\"\n\
+             oidc_acme_client_id = \"c\"\noidc_acme_callback_url = \"https://app.example/cb\"\n",
+        )
+        .expect("write");
+        let c = Config::from_sources(Some(&path), env(&[])).expect("valid");
+        assert_eq!(c.oidc[0].config.issuer, "https://id.acme.example/");
+        std::fs::write(&path, "oidc_providers = \"acme\"\noidc_acme_client_idd = \"c\"\n").expect("write");
+        let err = Config::from_sources(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("oidc_acme_client_idd"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn github_needs_a_secret_and_a_callback_and_defaults_to_github_com() {
+        let base = [("AUTHQL_GITHUB_CLIENT_ID", "gh"), ("AUTHQL_GITHUB_CLIENT_SECRET", "s")];
+        let err = Config::from_sources(None, env(&base)).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_GITHUB_CALLBACK_URL"), "{err}");
+        let err = Config::from_sources(None, env(&[base[0], ("AUTHQL_GITHUB_CALLBACK_URL", "https://a.example/cb")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_GITHUB_CLIENT_SECRET"), "{err}");
+        let mut all = base.to_vec();
+        all.push(("AUTHQL_GITHUB_CALLBACK_URL", "https://a.example/cb"));
+        let c = Config::from_sources(None, env(&all)).expect("valid");
+        let gh = c.github.expect("github");
+        assert_eq!((gh.url.as_str(), gh.api_url.as_str()), ("https://github.com", "https://api.github.com"));
     }
 
     #[test]

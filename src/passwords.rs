@@ -102,19 +102,19 @@ impl Passwords {
     ) -> Result<(), PasswordError> {
         let provider = self.authenticator.provider(provider_name)?;
         let entity = provider.reset_entity(entity_id).map_err(PasswordError::Invalid)?;
-        let name = provider.name();
-        let (ttl, window, address) = (self.reset_ttl, self.window, client.ip.clone());
+        let name = provider.name().to_string();
+        let (ttl, window, address, provider_name) = (self.reset_ttl, self.window, client.ip.clone(), name.clone());
         let outcome = self
             .db
             .write(move |conn| {
                 let now = db::now();
-                let identity = auth_users::find(conn, name, &entity)?;
+                let identity = auth_users::find(conn, &provider_name, &entity)?;
                 let user = match identity.as_ref().and_then(|a| a.user_id.as_deref()) {
                     Some(user_id) => users::find_live(conn, user_id)?,
                     None => None,
                 };
                 // Rationed whether or not the identity exists: the same work both ways.
-                let recipient = format!("{name}:{entity}");
+                let recipient = format!("{provider_name}:{entity}");
                 if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
                     return Ok(Reset::Withheld);
                 }
@@ -137,9 +137,9 @@ impl Passwords {
         match outcome {
             Reset::Mail { to, token, user_id } => {
                 self.mailer.send_password_reset(&to, &token, ttl);
-                tracing::info!(target: "audit", event = "password_reset_requested", %user_id, provider = name);
+                tracing::info!(target: "audit", event = "password_reset_requested", %user_id, provider = %name);
             }
-            Reset::Withheld => tracing::info!(target: "audit", event = "password_reset_withheld", provider = name),
+            Reset::Withheld => tracing::info!(target: "audit", event = "password_reset_withheld", provider = %name),
             Reset::Nobody => {}
         }
         Ok(())

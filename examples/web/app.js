@@ -1,7 +1,8 @@
-// The authql web app: sign-up and sign-in, "Sign in with Google", the signed-in view with
-// sessions, invites, password reset and e-mail verification. Plain DOM, no framework, no
-// build step. Pages are built with createElement and textContent only (never innerHTML with
-// data), so nothing a server or a URL says can turn into markup.
+// The authql web app: sign-up and sign-in, "Sign in with" each redirect provider (Google, GitHub, any
+// OpenID Connect issuer), the signed-in view with sessions, invites, password reset and e-mail
+// verification. Plain DOM, no framework, no build step. Pages are built with createElement
+// and textContent only (never innerHTML with data), so nothing a server or a URL says can
+// turn into markup.
 
 import { ApiError, gql } from './api.js';
 
@@ -122,17 +123,10 @@ function signInPage(providers) {
     navigate('/', `Signed in as ${r.user.email}.`);
   });
 
-  const google = providers.includes('google')
-    ? [
-        h('p', { class: 'divider' }, h('span', {}, 'or')),
-        button('Sign in with Google', { class: 'google' }, async (btn) => {
-          await busy(btn, status, async () => {
-            const { authenticate: r } = await gql(M_AUTHENTICATE, { provider: 'google', input: {} });
-            followLocation(r);
-          });
-        }),
-      ]
-    : [];
+  const redirects = redirectButtons(providers, 'Sign in with', status, async (provider) => {
+    const { authenticate: r } = await gql(M_AUTHENTICATE, { provider, input: {} });
+    return r;
+  });
 
   show(
     h('h1', { tabindex: '-1' }, 'Sign in or create an account'),
@@ -140,7 +134,7 @@ function signInPage(providers) {
     flashBox(),
     status,
     form,
-    ...google,
+    ...redirects,
     forgotPassword(email.input),
   );
 }
@@ -290,6 +284,7 @@ function changePassword(onChanged) {
 }
 
 async function callbackPage(params) {
+  const provider = callbackProvider(params);
   const title = h('h1', { tabindex: '-1' }, 'Signing you in…');
   const status = statusBox();
   show(title, status);
@@ -297,7 +292,7 @@ async function callbackPage(params) {
   if (providerError) {
     title.textContent = 'Sign-in was not completed';
     const said = (params.get('error_description') || providerError).replace(/\.$/, '');
-    setStatus(status, 'error', `Google answered: ${said}.`);
+    setStatus(status, 'error', `${providerLabel(provider)} answered: ${said}.`);
     main.append(h('p', {}, link('/', 'Back to sign-in')));
     return;
   }
@@ -305,14 +300,15 @@ async function callbackPage(params) {
   const state = params.get('state');
   if (!code || !state) {
     title.textContent = 'Nothing to complete here';
-    setStatus(status, 'error', 'This page finishes a sign-in with Google: it needs the code and state Google sends back.');
+    const label = providerLabel(provider);
+    setStatus(status, 'error', `This page finishes a sign-in with ${label}: it needs the code and state ${label} sends back.`);
     main.append(h('p', {}, link('/', 'Back to sign-in')));
     return;
   }
   // The code and state are single use: keep them out of the history and of a reload.
   history.replaceState(null, '', '/auth/callback');
   try {
-    const { validateCallback: r } = await gql(M_CALLBACK, { provider: 'google', input: { code, state } });
+    const { validateCallback: r } = await gql(M_CALLBACK, { provider, input: { code, state } });
     if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
     if (r.location) {
       location.assign(r.location);
@@ -354,17 +350,10 @@ async function invitePage(params) {
     if (!r.success) throw new ApiError(r.error ?? 'The invitation could not be accepted.');
     navigate('/', `Welcome! Your account ${r.user.email} is ready and you are signed in.`, { replace: true });
   });
-  const google = authProviders.includes('google')
-    ? [
-        h('p', { class: 'divider' }, h('span', {}, 'or')),
-        button('Accept with Google', { class: 'google' }, async (btn) => {
-          await busy(btn, status, async () => {
-            const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, { token, provider: 'google', input: {} });
-            followLocation(r);
-          });
-        }),
-      ]
-    : [];
+  const redirects = redirectButtons(authProviders, 'Accept with', status, async (provider) => {
+    const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, { token, provider, input: {} });
+    return r;
+  });
   show(
     h('h1', { tabindex: '-1' }, 'You are invited'),
     h(
@@ -379,7 +368,7 @@ async function invitePage(params) {
     me ? h('p', { class: 'notice' }, `You are signed in as ${me.email}; accepting signs you in to the new account instead.`) : null,
     status,
     form,
-    ...google,
+    ...redirects,
   );
 }
 
@@ -547,6 +536,45 @@ function followLocation(result) {
     return;
   }
   throw new ApiError(result.error ?? 'The server did not say where to continue.');
+}
+
+// Providers that sign in by sending the browser elsewhere and back: every registered one but
+// these (which take their input on this page).
+const NOT_REDIRECTS = ['emailpass', 'passkey'];
+// Where the callback page learns which provider the browser is coming back from: the
+// provider's own redirect carries only code and state.
+const CALLBACK_PROVIDER_KEY = 'authql.callbackProvider';
+
+/** "Google", "GitHub", "Acme": a provider's name as people read it (as the server's messages do). */
+function providerLabel(name) {
+  const known = { google: 'Google', github: 'GitHub' };
+  return known[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** One button per registered redirect provider, each `verb` + its label, after an "or". */
+function redirectButtons(providers, verb, status, start) {
+  const names = providers.filter((p) => !NOT_REDIRECTS.includes(p));
+  if (names.length === 0) return [];
+  return [
+    h('p', { class: 'divider' }, h('span', {}, 'or')),
+    ...names.map((name) =>
+      button(`${verb} ${providerLabel(name)}`, { class: `provider ${name}`, 'data-provider': name }, async (btn) => {
+        await busy(btn, status, async () => {
+          const r = await start(name);
+          sessionStorage.setItem(CALLBACK_PROVIDER_KEY, name);
+          followLocation(r);
+        });
+      }),
+    ),
+  ];
+}
+
+/** The provider a callback is for: `?provider=` when the callback URL names it, else the one
+ * this tab started with, else google (callback URLs configured before there were others). */
+function callbackProvider(params) {
+  const remembered = sessionStorage.getItem(CALLBACK_PROVIDER_KEY);
+  sessionStorage.removeItem(CALLBACK_PROVIDER_KEY);
+  return params.get('provider') || remembered || 'google';
 }
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -176,7 +176,7 @@ pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, Po
 
 #[async_trait]
 impl Provider for EmailPass {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -4,9 +4,10 @@
 pub mod email;
 pub mod emailpass;
 pub mod flow;
-pub mod google;
+pub mod github;
 pub mod hasher;
 pub mod linking;
+pub mod oidc;
 pub mod outbound;
 pub mod password;
 pub mod provider;

@@ -36,8 +36,14 @@ pub enum FetchError {
 
 /// GETs `url` and parses its JSON body.
 pub async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, FetchError> {
+    send_json(http.get(url).header("accept", "application/json")).await
+}
+
+/// Sends `request` (built on the shared client, so under its timeouts) and parses its JSON
+/// body, read up to a bound; any status but 2xx is an error.
+pub async fn send_json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, FetchError> {
     let unreachable = |e: reqwest::Error| FetchError::Unreachable(e.without_url());
-    let mut resp = http.get(url).header("accept", "application/json").send().await.map_err(unreachable)?;
+    let mut resp = request.send().await.map_err(unreachable)?;
     if !resp.status().is_success() {
         return Err(FetchError::Status(resp.status().as_u16()));
     }

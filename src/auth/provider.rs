@@ -81,8 +81,8 @@ pub enum Outcome {
 
 #[async_trait]
 pub trait Provider: Send + Sync {
-    /// The name clients pass as `provider`.
-    fn name(&self) -> &'static str;
+    /// The name clients pass as `provider` (configured providers have names of their own).
+    fn name(&self) -> &str;
 
     async fn authenticate(&self, req: &AuthRequest<'_>) -> Result<Outcome, AuthError>;
 

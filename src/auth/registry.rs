@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::auth::emailpass::EmailPass;
 use crate::auth::flow::Flows;
-use crate::auth::google::Google;
+use crate::auth::github::Github;
+use crate::auth::oidc::Oidc;
 use crate::auth::provider::Provider;
 use crate::auth::{Hasher, Throttle};
 use crate::config::Config;
@@ -14,7 +15,7 @@ use crate::db::Db;
 
 #[derive(Clone, Default)]
 pub struct Registry {
-    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+    providers: BTreeMap<String, Arc<dyn Provider>>,
 }
 
 impl Registry {
@@ -31,13 +32,19 @@ impl Registry {
         let flows = Flows::new(db.clone(), config.flow_max_per_address);
         r.add(EmailPass::new(db.clone(), hasher.clone(), throttle.clone()));
         if let Some(google) = &config.google {
-            r.add(Google::new(db.clone(), flows.clone(), google.clone(), http.clone()));
+            r.add(Oidc::google(db.clone(), flows.clone(), google.clone(), http.clone()));
+        }
+        for named in &config.oidc {
+            r.add(Oidc::named(&named.name, db.clone(), flows.clone(), named.config.clone(), http.clone()));
+        }
+        if let Some(github) = &config.github {
+            r.add(Github::new(db.clone(), flows.clone(), github.clone(), http.clone()));
         }
         r
     }
 
     pub fn add(&mut self, provider: impl Provider + 'static) {
-        self.providers.insert(provider.name(), Arc::new(provider));
+        self.providers.insert(provider.name().to_string(), Arc::new(provider));
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
@@ -46,6 +53,6 @@ impl Registry {
 
     /// Registered names, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.providers.keys().map(|k| k.to_string()).collect()
+        self.providers.keys().cloned().collect()
     }
 }

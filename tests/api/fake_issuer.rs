@@ -1,6 +1,7 @@
-//! An OpenID Connect issuer inside the test process: discovery, a key set, and a token
-//! endpoint that answers with whatever the test prepared. It serves the ID tokens a real
-//! provider cannot be made to send (forged, expired, for another audience, ...).
+//! An OpenID Connect issuer inside the test process: discovery, a key set, a token endpoint
+//! and (when asked for) a UserInfo endpoint that answer with whatever the test prepared. It
+//! serves what a real provider cannot be made to send (forged, expired or misaddressed ID
+//! tokens, broken documents, ...).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -57,8 +58,16 @@ pub struct TokenRequest {
 #[derive(Default)]
 struct Shared {
     keys: Vec<Value>,
-    answer: Option<(u16, Value)>,
+    answer: Option<(u16, String)>,
     requests: Vec<TokenRequest>,
+    /// Replaces the discovery document.
+    discovery: Option<(u16, String)>,
+    /// What UserInfo answers; without it, discovery lists no UserInfo endpoint.
+    userinfo: Option<(u16, String)>,
+    /// `token_endpoint_auth_methods_supported`, when the document lists it.
+    auth_methods: Option<Vec<String>>,
+    /// UserInfo takes an hour to answer.
+    userinfo_hangs: bool,
 }
 
 pub struct FakeIssuer {
@@ -78,6 +87,7 @@ impl FakeIssuer {
                 .route("/.well-known/openid-configuration", web::get().to(discovery))
                 .route("/jwks", web::get().to(jwks))
                 .route("/token", web::post().to(token))
+                .route("/userinfo", web::get().to(userinfo))
         })
         .workers(1)
         .disable_signals()
@@ -95,7 +105,37 @@ impl FakeIssuer {
 
     /// What the token endpoint answers next.
     pub fn answer(&self, status: u16, body: Value) {
-        self.shared.lock().unwrap().answer = Some((status, body));
+        self.answer_raw(status, &body.to_string());
+    }
+
+    /// What the token endpoint answers next, byte for byte.
+    pub fn answer_raw(&self, status: u16, body: &str) {
+        self.shared.lock().unwrap().answer = Some((status, body.to_string()));
+    }
+
+    /// Serves this instead of the discovery document.
+    pub fn discovery_raw(&self, status: u16, body: &str) {
+        self.shared.lock().unwrap().discovery = Some((status, body.to_string()));
+    }
+
+    /// Serves the discovery document again.
+    pub fn discovery_ok(&self) {
+        self.shared.lock().unwrap().discovery = None;
+    }
+
+    /// Lists a UserInfo endpoint that answers this.
+    pub fn userinfo_raw(&self, status: u16, body: &str) {
+        self.shared.lock().unwrap().userinfo = Some((status, body.to_string()));
+    }
+
+    /// Makes UserInfo (once listed) never answer in time.
+    pub fn userinfo_hangs(&self, hangs: bool) {
+        self.shared.lock().unwrap().userinfo_hangs = hangs;
+    }
+
+    /// Lists these token endpoint auth methods in discovery.
+    pub fn auth_methods(&self, methods: &[&str]) {
+        self.shared.lock().unwrap().auth_methods = Some(methods.iter().map(|m| m.to_string()).collect());
     }
 
     pub fn answer_with_id_token(&self, id_token: &str) {
@@ -121,16 +161,43 @@ impl FakeIssuer {
 
 type Data = web::Data<(String, Arc<Mutex<Shared>>)>;
 
+fn raw(status: u16, body: String) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+        .content_type("application/json")
+        .body(body)
+}
+
 async fn discovery(data: Data) -> HttpResponse {
     let issuer = &data.0;
-    HttpResponse::Ok().json(json!({
+    let shared = data.1.lock().unwrap();
+    if let Some((status, body)) = shared.discovery.clone() {
+        return raw(status, body);
+    }
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
+    });
+    if shared.userinfo.is_some() {
+        document["userinfo_endpoint"] = json!(format!("{issuer}/userinfo"));
+    }
+    if let Some(methods) = &shared.auth_methods {
+        document["token_endpoint_auth_methods_supported"] = json!(methods);
+    }
+    HttpResponse::Ok().json(document)
+}
+
+async fn userinfo(data: Data) -> HttpResponse {
+    let hangs = data.1.lock().unwrap().userinfo_hangs;
+    if hangs {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    let answer = data.1.lock().unwrap().userinfo.clone();
+    let (status, body) = answer.unwrap_or((404, String::new()));
+    raw(status, body)
 }
 
 async fn jwks(data: Data) -> HttpResponse {
@@ -142,6 +209,6 @@ async fn token(req: HttpRequest, form: web::Form<HashMap<String, String>>, data:
     let mut shared = data.1.lock().unwrap();
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     shared.requests.push(TokenRequest { form: form.into_inner(), authorization });
-    let (status, body) = shared.answer.clone().unwrap_or((500, json!({ "error": "nothing prepared" })));
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status")).json(body)
+    let (status, body) = shared.answer.clone().unwrap_or((500, json!({ "error": "nothing prepared" }).to_string()));
+    raw(status, body)
 }

@@ -3,9 +3,11 @@
 // A test that cannot go on should stop loudly where it is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_github;
 mod fake_issuer;
 mod helpers;
 mod peers;
+mod redirects;
 mod smtp;
 
 mod authenticate;
@@ -14,6 +16,7 @@ mod client_address;
 mod faults;
 mod foundation;
 mod fuzz;
+mod github;
 mod google;
 mod hardening;
 mod instances;
@@ -22,6 +25,7 @@ mod limits;
 mod log_secrets;
 mod mail;
 mod nesting;
+mod oidc;
 mod passwords;
 mod sessions;
 mod throttle;

@@ -77,7 +77,7 @@ impl Flows {
     /// `TooMany` when the client's address already holds its share of open flows.
     pub async fn start(
         &self,
-        provider: &'static str,
+        provider: &str,
         state_hash: String,
         pending: Pending,
         client: &ClientInfo,
@@ -110,11 +110,12 @@ impl Flows {
 
     /// Takes the flow that `state` names, if `client` holds its binding: it cannot be taken
     /// again, expired or not. Anyone else gets `Unknown` and takes nothing.
-    pub async fn take(&self, provider: &'static str, state: &str, client: &ClientInfo) -> Result<Pending, FlowError> {
+    pub async fn take(&self, provider: &str, state: &str, client: &ClientInfo) -> Result<Pending, FlowError> {
         // Only what `token::generate` could have made is worth a query.
         let state_hash = token::parse(state).map(token::hash).ok_or(FlowError::Unknown)?;
         let binding_hash = client.flow_binding.presented().map(Binding::hash).ok_or(FlowError::Unknown)?;
-        let row = self.db.write(move |conn| oauth_states::take(conn, provider, &state_hash, &binding_hash)).await?;
+        let provider = provider.to_string();
+        let row = self.db.write(move |conn| oauth_states::take(conn, &provider, &state_hash, &binding_hash)).await?;
         let row = row.ok_or(FlowError::Unknown)?;
         if row.expires_at <= db::now() {
             return Err(FlowError::Expired);

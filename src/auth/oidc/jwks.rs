@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::auth::outbound;
 
-use super::error::GoogleError;
+use super::error::OidcError;
 
 /// Rotation is handled by refetching on an unknown key; the age limit only bounds how long
 /// a withdrawn key stays trusted.
@@ -36,7 +36,7 @@ impl Jwks {
     }
 
     /// The key set at `uri`, from the cache when it is fresh.
-    pub async fn keys(&self, uri: &str) -> Result<Arc<JwkSet>, GoogleError> {
+    pub async fn keys(&self, uri: &str) -> Result<Arc<JwkSet>, OidcError> {
         if let Some(keys) = self.cached_for(uri, None).await {
             return Ok(keys);
         }
@@ -44,7 +44,7 @@ impl Jwks {
     }
 
     /// The key set at `uri`, newer than `stale` (which failed to verify a token).
-    pub async fn refresh(&self, uri: &str, stale: &Arc<JwkSet>) -> Result<Arc<JwkSet>, GoogleError> {
+    pub async fn refresh(&self, uri: &str, stale: &Arc<JwkSet>) -> Result<Arc<JwkSet>, OidcError> {
         self.fetch(uri, Some(stale)).await
     }
 
@@ -58,13 +58,13 @@ impl Jwks {
         }
     }
 
-    async fn fetch(&self, uri: &str, stale: Option<&Arc<JwkSet>>) -> Result<Arc<JwkSet>, GoogleError> {
+    async fn fetch(&self, uri: &str, stale: Option<&Arc<JwkSet>>) -> Result<Arc<JwkSet>, OidcError> {
         let _turn = self.fetching.lock().await;
         // Someone else may have fetched while this call waited for its turn.
         if let Some(keys) = self.cached_for(uri, stale).await {
             return Ok(keys);
         }
-        let raw: RawSet = outbound::get_json(&self.http, uri).await.map_err(GoogleError::Jwks)?;
+        let raw: RawSet = outbound::get_json(&self.http, uri).await.map_err(OidcError::Jwks)?;
         let keys = Arc::new(raw.usable());
         *self.cached.write().await =
             Some(Cached { uri: uri.to_string(), keys: keys.clone(), fetched_at: Instant::now() });

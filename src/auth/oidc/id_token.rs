@@ -1,7 +1,7 @@
 //! Verifying an OpenID Connect ID token: signature against the issuer's published keys,
 //! then `iss`, `aud`, `exp`, `azp` and `nonce`. Only what passes all of them is read.
 
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,6 +19,7 @@ const ALGORITHMS: &[Algorithm] = &[
     Algorithm::PS512,
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::EdDSA,
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,9 +74,15 @@ pub struct Claims {
 }
 
 impl Claims {
+    #[cfg(test)]
     pub fn email_verified(&self) -> bool {
-        matches!(&self.email_verified, Some(Value::Bool(true))) || self.email_verified == Some(Value::from("true"))
+        is_true(self.email_verified.as_ref())
     }
+}
+
+/// An `email_verified` claim that says yes: `true`, or the string some issuers send.
+pub fn is_true(claim: Option<&Value>) -> bool {
+    matches!(claim, Some(Value::Bool(true))) || claim == Some(&Value::from("true"))
 }
 
 pub fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
@@ -125,11 +132,21 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Claims, IdTok
     Ok(claims)
 }
 
-/// A key may verify `alg` if it is for signatures and does not name another algorithm.
+/// A key may verify `alg` if it is for signatures, does not name another algorithm, and is
+/// of the kind (and curve) `alg` uses: an issuer with RSA and EC keys and no `kid` in its
+/// tokens must not have a token checked against a key of the other kind.
 fn fits(key: &Jwk, alg: Algorithm) -> bool {
     let for_signing = !matches!(key.common.public_key_use, Some(PublicKeyUse::Encryption));
     let same_alg = key.common.key_algorithm.is_none_or(|a| a == KeyAlgorithm::from(alg));
-    for_signing && same_alg
+    let same_kind = match (&key.algorithm, alg) {
+        (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) => true,
+        (AlgorithmParameters::RSA(_), Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
+        (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256) => ec.curve == EllipticCurve::P256,
+        (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES384) => ec.curve == EllipticCurve::P384,
+        (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA) => okp.curve == EllipticCurve::Ed25519,
+        _ => false,
+    };
+    for_signing && same_alg && same_kind
 }
 
 fn claim_error(kind: ErrorKind) -> IdTokenError {
@@ -262,6 +279,35 @@ mod tests {
         ];
         for (patch, error) in cases {
             assert_eq!(check(&sign('a', Some("ka"), &with(patch.clone()))).unwrap_err(), error, "{patch}");
+        }
+    }
+
+    /// A PKCS#8 PEM fixture's DER.
+    fn der(pem: &str) -> Vec<u8> {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body")
+    }
+
+    #[test]
+    fn es256_and_eddsa_tokens_verify_among_keys_of_other_kinds_without_kid() {
+        let ec = EncodingKey::from_ec_der(&der(include_str!("../../../tests/api/fixtures/idp_key_p256.pem")));
+        let ed = EncodingKey::from_ed_der(&der(include_str!("../../../tests/api/fixtures/idp_key_ed25519.pem")));
+        // Published without `alg` or `kid`, as some issuers do: only the kind of key tells
+        // which one may have signed a token. An RSA key first in the set must not stop the
+        // search (jsonwebtoken refuses a key of another family outright).
+        let public = |key: &EncodingKey, alg| {
+            let mut jwk = Jwk::from_encoding_key(key, alg).expect("public part");
+            jwk.common.key_algorithm = None;
+            jwk
+        };
+        let keys = JwkSet { keys: vec![jwk('a', "ka"), public(&ec, Algorithm::ES256), public(&ed, Algorithm::EdDSA)] };
+        let expected = Expected { issuers: &[ISSUER.to_string()], client_id: CLIENT, nonce: NONCE };
+        for (alg, key) in [(Algorithm::ES256, &ec), (Algorithm::EdDSA, &ed)] {
+            let token = jsonwebtoken::encode(&Header::new(alg), &claims(), key).expect("signed");
+            assert_eq!(verify(&token, &keys, &expected).expect("verifies").sub, "s1", "{alg:?}");
+            // Only the right key of that kind: the same token against a set without it fails.
+            let others = JwkSet { keys: vec![jwk('a', "ka")] };
+            assert_eq!(verify(&token, &others, &expected).unwrap_err(), IdTokenError::UnknownKey, "{alg:?}");
         }
     }
 

@@ -1,13 +1,14 @@
 //! The OAuth 2.0 half of the flow, through the `oauth2` crate: the authorization URL (code
-//! flow, PKCE S256, nonce) and the exchange of the code at the token endpoint.
+//! flow, PKCE S256, nonce) and the exchange of the code at the token endpoint, authenticated
+//! the way the issuer advertises.
 
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     ExtraTokenFields, HttpClientError, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenUrl,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -15,12 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::auth::flow::Pending;
 use crate::auth::provider::InviteRef;
 use crate::auth::token::{self, NewToken};
-use crate::config::GoogleConfig;
+use crate::config::OidcConfig;
 
-use super::discovery::Metadata;
-use super::error::GoogleError;
-
-const SCOPES: [&str; 3] = ["openid", "email", "profile"];
+use super::discovery::{AuthMethod, Metadata};
+use super::error::OidcError;
 
 /// The OpenID Connect addition to a token response.
 #[derive(Clone, Deserialize, Serialize)]
@@ -58,11 +57,11 @@ pub struct Authorization {
 }
 
 pub fn authorization(
-    config: &GoogleConfig,
+    config: &OidcConfig,
     metadata: &Metadata,
     redirect_uri: String,
     invite: Option<InviteRef>,
-) -> Result<Authorization, GoogleError> {
+) -> Result<Authorization, OidcError> {
     let client = client(config, metadata, &redirect_uri)?;
     let state = token::generate();
     let nonce = token::random_urlsafe(32);
@@ -70,7 +69,7 @@ pub fn authorization(
     let csrf = state.token.clone();
     let (url, _) = client
         .authorize_url(move || CsrfToken::new(csrf))
-        .add_scopes(SCOPES.map(|s| Scope::new(s.to_string())))
+        .add_scopes(config.scopes.iter().map(|s| Scope::new(s.clone())))
         .add_extra_param("nonce", nonce.clone())
         .set_pkce_challenge(challenge)
         .url();
@@ -78,14 +77,21 @@ pub fn authorization(
     Ok(Authorization { url: url.to_string(), state, pending })
 }
 
-/// Trades the code (with the PKCE verifier) for tokens; returns the ID token, unverified.
+/// What the token endpoint gave: the ID token (unverified) and the access token, for the
+/// UserInfo endpoint.
+pub struct Tokens {
+    pub id_token: String,
+    pub access_token: SecretString,
+}
+
+/// Trades the code (with the PKCE verifier) for tokens.
 pub async fn exchange(
     http: &reqwest::Client,
-    config: &GoogleConfig,
+    config: &OidcConfig,
     metadata: &Metadata,
     pending: &Pending,
     code: String,
-) -> Result<String, GoogleError> {
+) -> Result<Tokens, OidcError> {
     let client = client(config, metadata, &pending.redirect_uri)?;
     let response = client
         .exchange_code(AuthorizationCode::new(code))
@@ -93,20 +99,26 @@ pub async fn exchange(
         .request_async(http)
         .await
         .map_err(token_error)?;
-    response.extra_fields().id_token.clone().ok_or(GoogleError::NoIdToken)
+    let id_token = response.extra_fields().id_token.clone().ok_or(OidcError::NoIdToken)?;
+    Ok(Tokens { id_token, access_token: SecretString::from(response.access_token().secret().clone()) })
 }
 
-fn client(config: &GoogleConfig, metadata: &Metadata, redirect_uri: &str) -> Result<OidcClient, GoogleError> {
+fn client(config: &OidcConfig, metadata: &Metadata, redirect_uri: &str) -> Result<OidcClient, OidcError> {
     let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
-        .map_err(|_| GoogleError::BadEndpoint("authorization_endpoint"))?;
+        .map_err(|_| OidcError::BadEndpoint("authorization_endpoint"))?;
     let token_url =
-        TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| GoogleError::BadEndpoint("token_endpoint"))?;
+        TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| OidcError::BadEndpoint("token_endpoint"))?;
     // The configured callback and allow-list were checked as URLs at start-up.
-    let redirect_url = RedirectUrl::new(redirect_uri.to_string()).map_err(|_| GoogleError::CallbackUrlNotAllowed)?;
+    let redirect_url = RedirectUrl::new(redirect_uri.to_string()).map_err(|_| OidcError::CallbackUrlNotAllowed)?;
+    let auth_type = match metadata.auth_method()? {
+        AuthMethod::Basic => AuthType::BasicAuth,
+        AuthMethod::Post => AuthType::RequestBody,
+    };
     let client = Client::new(ClientId::new(config.client_id.clone()))
         .set_auth_uri(auth_url)
         .set_token_uri(token_url)
-        .set_redirect_uri(redirect_url);
+        .set_redirect_uri(redirect_url)
+        .set_auth_type(auth_type);
     Ok(match &config.client_secret {
         Some(secret) => client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string())),
         None => client,
@@ -114,14 +126,14 @@ fn client(config: &GoogleConfig, metadata: &Metadata, redirect_uri: &str) -> Res
 }
 
 /// Sorts a failed exchange; no message carries the code, the secret or a response body.
-fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> GoogleError {
+fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> OidcError {
     match e {
-        RequestTokenError::ServerResponse(answer) => GoogleError::TokenRefused(answer.error().to_string()),
+        RequestTokenError::ServerResponse(answer) => OidcError::TokenRefused(answer.error().to_string()),
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
-            GoogleError::TokenUnreachable(e.without_url().to_string())
+            OidcError::TokenUnreachable(e.without_url().to_string())
         }
-        RequestTokenError::Request(other) => GoogleError::TokenUnreachable(other.to_string()),
-        RequestTokenError::Parse(_, _) => GoogleError::TokenRefused("unreadable answer".into()),
-        RequestTokenError::Other(reason) => GoogleError::TokenRefused(reason),
+        RequestTokenError::Request(other) => OidcError::TokenUnreachable(other.to_string()),
+        RequestTokenError::Parse(_, _) => OidcError::TokenRefused("unreadable answer".into()),
+        RequestTokenError::Other(reason) => OidcError::TokenRefused(reason),
     }
 }
