@@ -25,5 +25,6 @@ mod nesting;
 mod passwords;
 mod sessions;
 mod throttle;
+mod transport;
 mod users;
 mod web_ui;

@@ -177,7 +177,7 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(refused(body), Refusal::Malformed(expected), "{body}");
         }
-        let eleven = format!("[{}]", vec![r#"{"query":"{ x }"}"#; MAX_BATCH + 1].join(","));
+        let eleven = format!("[{}]", [r#"{"query":"{ x }"}"#; MAX_BATCH + 1].join(","));
         assert_eq!(refused(&eleven), Refusal::Malformed(BatchSize));
     }
 
