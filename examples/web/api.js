@@ -3,6 +3,14 @@
 // for the token nor stores it, and script cannot read the cookie, so an injected script
 // could not carry the session away. The server honours the cookie only on JSON POSTs (its
 // CSRF rule), which is what every call here is.
+//
+// It asks for `application/json`, GraphQL over HTTP's legacy media type: authql then answers
+// every well-formed request 200, a document it refuses included (its `errors` and no
+// `data`), except 503 while the database is unreachable; a malformed request is 400. The code
+// below never goes by the status alone: a body with `errors` is shown as the server's
+// message whatever the status, and a body that is not JSON (a proxy's error page) as the
+// status. Under `application/graphql-response+json` it would work unchanged: only a refused
+// document's status (400) would differ.
 
 /** A failure to show the person: a GraphQL error, or the server being unreachable. */
 export class ApiError extends Error {

@@ -1,28 +1,57 @@
-//! GraphQL over HTTP: POST with a JSON body (single or batch), GET for queries only.
+//! GraphQL over HTTP (the spec's current draft): POST with a JSON body (single or batch), GET
+//! for queries only, the answer's media type negotiated from `Accept` ([`media`]).
+//!
+//! What a client gets:
+//!
+//! | the request | `application/json` | `application/graphql-response+json` |
+//! |---|---|---|
+//! | `Accept` names neither type | 406 | 406 |
+//! | POST that is not `Content-Type: application/json` | 415 | 415 |
+//! | not well-formed ([`wire::Malformed`]), or over a limit of the whole request | 400 | 400 |
+//! | a mutation over GET | 405 | 405 |
+//! | a request error: the document does not parse or validate, names no operation, its variables do not coerce ([`coerce`]), it is over a limit of its own | 200 | 400 |
+//! | it ran (resolver errors such as `UNAUTHENTICATED` included) | 200 | 200 |
+//! | it ran into `UNAVAILABLE` (database unreachable) | 503 + `Retry-After` | 503 + `Retry-After` |
+//!
+//! A request error's answer has `errors` and no `data` key in either type (the GraphQL spec:
+//! no `data` when nothing ran), and so has a 503: the spec allows a non-2xx answer only
+//! without `data`, and the client is to retry the whole request anyway. Every error carries
+//! `extensions.code`, `BAD_USER_INPUT` for request errors.
+//!
+//! A batch (our extension: a JSON array of 1 to [`MAX_BATCH`] requests) is answered with an
+//! array, each document's answer in its place as above. A batch with one bad document still
+//! runs the others: it is 200, or 400 under `application/graphql-response+json` only when
+//! no document of it ran; 503 when any ran into `UNAVAILABLE`. A batch with a malformed item,
+//! or over a limit of the whole request, is refused whole (400).
 //!
 //! Every request passes [`limits`] before async-graphql sees it: the raw JSON and query text
 //! are scanned for nesting and length, then each document is parsed once and measured with
 //! its fragments expanded. A request over a limit of its own is answered 400; a document over
 //! a limit of its own (depth, complexity) gets an error in its place, as validation would give,
-//! and is never run. Either way the code is `BAD_USER_INPUT`.
+//! and is never run.
+
+mod coerce;
+pub mod media;
+pub mod wire;
+
+use std::collections::BTreeMap;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
-use async_graphql_actix_web::GraphQLResponse;
-use serde_json::json;
 
 use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
-use crate::graphql::limits::{self, Budget, LimitError};
+use crate::graphql::limits::{Budget, LimitError};
 use crate::http::credentials;
 use crate::server::AppState;
+use media::MediaType;
+use wire::Refusal;
 
-/// More operations than this in one batch are refused: each could be a password check.
-pub const MAX_BATCH: usize = 10;
 pub use crate::graphql::limits::MAX_ALIASES;
+pub use wire::MAX_BATCH;
 /// An answer lists at most this many errors (graphql-js stops validating at 100 too): a
 /// request of 10,000 tokens can otherwise provoke thousands, a response far larger than it.
 pub const MAX_ERRORS: usize = 100;
@@ -33,79 +62,49 @@ pub async fn post(
     state: web::Data<AppState>,
     schema: web::Data<AuthqlSchema>,
 ) -> HttpResponse {
+    let media = match media::negotiate(req.headers()) {
+        Ok(media) => media,
+        Err(e) => return error_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &e.to_string()),
+    };
     if !credentials::is_json(&req) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
             "POST /graphql takes Content-Type: application/json",
         );
     }
-    if let Err(e) = limits::scan_json(&body) {
-        return refuse(&e);
-    }
-    let mut batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(_) => return error_response(StatusCode::BAD_REQUEST, "The body is not a GraphQL request in JSON"),
+    let mut batch = match wire::from_body(&body) {
+        Ok(batch) => batch,
+        Err(e) => return refuse(media, &e),
     };
-    if let BatchRequest::Batch(items) = &batch
-        && (items.is_empty() || items.len() > MAX_BATCH)
-    {
-        return error_response(StatusCode::BAD_REQUEST, &format!("A batch holds 1 to {MAX_BATCH} operations"));
-    }
     let refusals = match admit(&mut batch) {
         Ok(refusals) => refusals,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse(media, &e.into()),
     };
-    execute(&req, &state, &schema, batch, refusals).await
-}
-
-/// GraphQL over HTTP's GET parameters (`operationName`, `variables` as JSON text).
-#[derive(serde::Deserialize)]
-struct GetParams {
-    query: String,
-    #[serde(rename = "operationName")]
-    operation_name: Option<String>,
-    variables: Option<String>,
-}
-
-/// Why a GET could not become a request.
-enum GetError {
-    Malformed,
-    Limit(LimitError),
-}
-
-fn parse_get(query_string: &str) -> Result<Request, GetError> {
-    let params = web::Query::<GetParams>::from_query(query_string).map_err(|_| GetError::Malformed)?.into_inner();
-    let mut request = Request::new(params.query);
-    if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
-        request = request.operation_name(name);
-    }
-    if let Some(vars) = params.variables.filter(|v| !v.is_empty()) {
-        limits::scan_json(vars.as_bytes()).map_err(GetError::Limit)?;
-        let value: serde_json::Value = serde_json::from_str(&vars).map_err(|_| GetError::Malformed)?;
-        request = request.variables(async_graphql::Variables::from_json(value));
-    }
-    Ok(request)
+    execute(&req, &state, &schema, media, batch, refusals).await
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>, schema: web::Data<AuthqlSchema>) -> HttpResponse {
-    let mut batch = match parse_get(req.query_string()) {
+    let media = match media::negotiate(req.headers()) {
+        Ok(media) => media,
+        Err(e) => return error_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &e.to_string()),
+    };
+    let mut batch = match wire::from_query_string(req.query_string()) {
         Ok(request) => BatchRequest::Single(request),
-        Err(GetError::Limit(e)) => return refuse(&e),
-        Err(GetError::Malformed) => {
-            return error_response(StatusCode::BAD_REQUEST, "Expected ?query=...&operationName=...&variables={...}");
-        }
+        Err(e) => return refuse(media, &e),
     };
     let refusals = match admit(&mut batch) {
         Ok(refusals) => refusals,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse(media, &e.into()),
     };
     let runs_a_mutation = batch.iter_mut().zip(&refusals).any(|(r, refused)| refused.is_none() && is_mutation(r));
     if runs_a_mutation {
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "POST"))
-            .json(error_body("Mutations are only accepted over POST"));
+        let mut response =
+            error_response(StatusCode::METHOD_NOT_ALLOWED, media, "Mutations are only accepted over POST");
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
     }
-    execute(&req, &state, &schema, batch, refusals).await
+    execute(&req, &state, &schema, media, batch, refusals).await
 }
 
 /// Holds every document of the request to [`limits`], one budget for the whole batch. `Err`
@@ -123,23 +122,49 @@ fn admit(batch: &mut BatchRequest) -> Result<Vec<Option<LimitError>>, LimitError
     Ok(refusals)
 }
 
-fn refuse(e: &LimitError) -> HttpResponse {
-    tracing::debug!(reason = %e, "request refused by a limit");
-    error_response(StatusCode::BAD_REQUEST, &e.to_string())
+/// A request refused whole before any document was looked at: 400 in either media type.
+fn refuse(media: MediaType, e: &Refusal) -> HttpResponse {
+    tracing::debug!(reason = %e, "request refused");
+    error_response(StatusCode::BAD_REQUEST, media, &e.to_string())
 }
 
-pub async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "GET, POST"))
-        .json(error_body("GraphQL is served over GET and POST"))
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let media = media::negotiate(req.headers()).unwrap_or(MediaType::Json);
+    let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, media, "GraphQL is served over GET and POST");
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// One document's answer, and whether it is a request error: nothing of it ran.
+struct Answer {
+    response: Response,
+    request_error: bool,
+}
+
+impl Answer {
+    fn request_error(errors: Vec<ServerError>) -> Answer {
+        Answer { response: Response::from_errors(errors), request_error: true }
+    }
+
+    /// What async-graphql answered. It reports every request error (parse, validation, no
+    /// such operation) from before execution, without data and without a path; execution
+    /// always yields data, or an error with the path of the field that failed.
+    fn ran(response: Response) -> Answer {
+        let request_error = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        Answer { response, request_error }
+    }
 }
 
 /// Runs a batch that [`admit`] let through (its documents at once, as async-graphql runs a
-/// batch); a refused document is answered with its refusal in its place and never runs.
+/// batch). A document refused by a limit of its own, or whose variables do not coerce, is
+/// answered with that request error in its place and never runs.
 async fn execute(
     req: &HttpRequest,
     state: &AppState,
     schema: &AuthqlSchema,
+    media: MediaType,
     batch: BatchRequest,
     refusals: Vec<Option<LimitError>>,
 ) -> HttpResponse {
@@ -147,67 +172,108 @@ async fn execute(
     let mut client = credentials::client_info(req, state);
     client.flow_binding = credentials::flow_binding(req);
     let with_context = |r: Request| r.data(RequestContext::new(token.clone(), client.clone()));
-    let refused = |e: &LimitError| Response::from_errors(vec![ServerError::new(e.to_string(), None)]);
-    let mut response = match batch {
-        BatchRequest::Single(r) => match refusals.first().and_then(Option::as_ref) {
-            Some(e) => BatchResponse::Single(refused(e)),
-            None => schema.execute_batch(BatchRequest::Single(with_context(r))).await,
-        },
-        BatchRequest::Batch(items) => {
-            let admitted = items.into_iter().zip(&refusals).filter(|(_, e)| e.is_none()).map(|(r, _)| with_context(r));
-            let mut ran = match schema.execute_batch(BatchRequest::Batch(admitted.collect())).await {
-                BatchResponse::Batch(responses) => responses.into_iter(),
-                BatchResponse::Single(one) => vec![one].into_iter(),
-            };
-            let answers = refusals.iter().map(|e| match e {
-                Some(e) => refused(e),
-                None => ran.next().unwrap_or_default(),
-            });
-            BatchResponse::Batch(answers.collect())
-        }
+    let (requests, is_batch) = match batch {
+        BatchRequest::Single(r) => (vec![r], false),
+        BatchRequest::Batch(items) => (items, true),
     };
-    give_every_error_a_code(&mut response);
-    let unavailable = is_unavailable(&response);
-    let mut http = GraphQLResponse::from(response).respond_to(req);
-    http.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    if unavailable {
-        *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let mut refused = Vec::with_capacity(requests.len());
+    let mut admitted = Vec::with_capacity(requests.len());
+    for (mut request, limit) in requests.into_iter().zip(refusals) {
+        let checked = match limit {
+            Some(e) => Err(vec![ServerError::new(e.to_string(), None)]),
+            None => coerce::check(&mut request),
+        };
+        match checked {
+            Ok(()) => {
+                refused.push(None);
+                admitted.push(with_context(request));
+            }
+            Err(errors) => refused.push(Some(Answer::request_error(errors))),
+        }
+    }
+    let mut ran = match admitted.len() {
+        0 => Vec::new(),
+        _ => match schema.execute_batch(BatchRequest::Batch(admitted)).await {
+            BatchResponse::Batch(responses) => responses,
+            BatchResponse::Single(one) => vec![one],
+        },
+    }
+    .into_iter();
+    let answers = refused.into_iter().map(|r| r.unwrap_or_else(|| Answer::ran(ran.next().unwrap_or_default())));
+    respond(media, answers.collect(), is_batch)
+}
+
+/// The HTTP answer to documents that reached [`execute`]: see the module's table.
+fn respond(media: MediaType, mut answers: Vec<Answer>, is_batch: bool) -> HttpResponse {
+    answers.iter_mut().for_each(|a| give_every_error_a_code(&mut a.response));
+    let unavailable: Vec<bool> = answers.iter().map(|a| is_unavailable(&a.response)).collect();
+    let status = if unavailable.contains(&true) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if media == MediaType::GraphQLResponse && answers.iter().all(|a| a.request_error) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut bodies = answers.iter().zip(&unavailable).map(|(a, &u)| render(&a.response, !(a.request_error || u)));
+    let body = match is_batch {
+        true => format!("[{}]", bodies.collect::<Vec<_>>().join(",")),
+        false => bodies.next().unwrap_or_default(),
+    };
+    let mut http = graphql_response(status, media, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         http.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
+    }
+    // What resolvers set (Set-Cookie), every value from every document: async-graphql's
+    // http types, not actix's.
+    for (name, value) in answers.iter().flat_map(|a| a.response.http_headers.iter()) {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            http.headers_mut().append(name, value);
+        }
     }
     http
 }
 
-fn is_unavailable(response: &BatchResponse) -> bool {
-    let unavailable = async_graphql::Value::from(UNAVAILABLE);
-    let flagged = |r: &async_graphql::Response| {
-        r.errors.iter().any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&unavailable))
-    };
-    match response {
-        BatchResponse::Single(r) => flagged(r),
-        BatchResponse::Batch(rs) => rs.iter().any(flagged),
+/// One document's answer as JSON text, with its `data` or without the key.
+fn render(response: &Response, with_data: bool) -> String {
+    /// A GraphQL response without `data`: what is left when nothing ran.
+    #[derive(serde::Serialize)]
+    struct WithoutData<'a> {
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        extensions: &'a BTreeMap<String, async_graphql::Value>,
     }
+    let text = match with_data {
+        true => serde_json::to_string(response),
+        false => serde_json::to_string(&WithoutData { errors: &response.errors, extensions: &response.extensions }),
+    };
+    text.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a GraphQL response did not serialize");
+        r#"{"errors":[{"message":"Internal error","extensions":{"code":"INTERNAL"}}]}"#.to_string()
+    })
+}
+
+fn is_unavailable(response: &Response) -> bool {
+    let unavailable = async_graphql::Value::from(UNAVAILABLE);
+    response.errors.iter().any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&unavailable))
 }
 
 /// Errors raised by async-graphql itself (parse, validation, limits, argument coercion)
 /// carry no code; every error of ours does (they all pass through `ApiError`). The contract
 /// says every error has one, and these are all about the request's shape. Past
 /// [`MAX_ERRORS`], one error says the rest were left out.
-fn give_every_error_a_code(response: &mut BatchResponse) {
-    let fix = |r: &mut async_graphql::Response| {
-        if r.errors.len() > MAX_ERRORS {
-            r.errors.truncate(MAX_ERRORS);
-            r.errors.push(ServerError::new(format!("Too many errors: only the first {MAX_ERRORS} are shown"), None));
+fn give_every_error_a_code(r: &mut Response) {
+    if r.errors.len() > MAX_ERRORS {
+        r.errors.truncate(MAX_ERRORS);
+        r.errors.push(ServerError::new(format!("Too many errors: only the first {MAX_ERRORS} are shown"), None));
+    }
+    for e in &mut r.errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
         }
-        for e in &mut r.errors {
-            let ext = e.extensions.get_or_insert_with(Default::default);
-            if ext.get("code").is_none() {
-                ext.set("code", "BAD_USER_INPUT");
-            }
-        }
-    };
-    match response {
-        BatchResponse::Single(r) => fix(r),
-        BatchResponse::Batch(rs) => rs.iter_mut().for_each(fix),
     }
 }
 
@@ -226,10 +292,17 @@ fn is_mutation(request: &mut Request) -> bool {
     }
 }
 
-fn error_body(message: &str) -> serde_json::Value {
-    json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }] })
+/// An answer with the `/graphql` headers: the media type, and never cached.
+fn graphql_response(status: StatusCode, media: MediaType, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, media.content_type()))
+        .insert_header((header::CACHE_CONTROL, header::HeaderValue::from_static("no-store")))
+        .body(body)
 }
 
-fn error_response(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(error_body(message))
+/// A request error of the transport's own: `errors` alone, its code `BAD_USER_INPUT`.
+fn error_response(status: StatusCode, media: MediaType, message: &str) -> HttpResponse {
+    let mut response = Response::from_errors(vec![ServerError::new(message, None)]);
+    give_every_error_a_code(&mut response);
+    graphql_response(status, media, render(&response, false))
 }

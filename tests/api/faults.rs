@@ -12,14 +12,14 @@ use crate::helpers::{Backend, ServerProcess, TestApp, TestDb, pg_url_for_schema,
 /// A TCP relay in front of PostgreSQL that can be cut (connections dropped, new ones
 /// refused) and restored: the database "goes away" for authql without touching the real
 /// server other tests use.
-struct Relay {
-    port: u16,
+pub struct Relay {
+    pub port: u16,
     up: Arc<AtomicBool>,
     generation: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Relay {
-    async fn start(target: &'static str) -> Relay {
+    pub async fn start(target: &'static str) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
@@ -46,7 +46,7 @@ impl Relay {
         Relay { port, up, generation }
     }
 
-    fn cut(&self) {
+    pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
     }

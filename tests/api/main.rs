@@ -29,5 +29,6 @@ mod oidc;
 mod passwords;
 mod sessions;
 mod throttle;
+mod transport;
 mod users;
 mod web_ui;
