@@ -6,17 +6,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
-use crate::auth::provider::{AuthRequest, ClientInfo, Identity, Outcome, Provider};
+use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
 use crate::auth::throttle::{self, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
+use crate::domain::ClientInfo;
+use crate::domain::Email;
 
 pub const NAME: &str = "emailpass";
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 const EMAIL_NOT_A_STRING: &str = "Email should be a string";
+const NOT_THE_INVITED_EMAIL: &str = "Email does not match the invite";
 
 pub struct EmailPass {
     db: Db,
@@ -176,6 +178,24 @@ pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, Po
 
 #[async_trait]
 impl Provider for EmailPass {
+    /// The invite was sent to one address and is not transferable: a given e-mail must be
+    /// that one, and a missing one is filled in with it.
+    fn invited_input(&self, input: &Value, invited: &str) -> Result<Value, String> {
+        let mut input = input.clone();
+        if let Value::Object(map) = &mut input {
+            match map.get("email") {
+                Some(Value::String(given)) if Email::parse(given).is_some_and(|e| e.as_str() != invited) => {
+                    return Err(NOT_THE_INVITED_EMAIL.into());
+                }
+                Some(Value::String(_)) => {}
+                _ => {
+                    map.insert("email".into(), Value::String(invited.to_string()));
+                }
+            }
+        }
+        Ok(input)
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

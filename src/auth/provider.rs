@@ -6,18 +6,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
-use crate::auth::flow::{BindingCookie, ClientBinding};
 use crate::db::models::auth_users::AuthUserRow;
-
-/// Who is asking (for throttling, audit and the session list), and the flows it may finish.
-#[derive(Clone, Debug, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// The binding cookie the request presented, and the one flows it starts get.
-    pub flow_binding: ClientBinding,
-}
+use crate::domain::{BindingCookie, ClientInfo, Email};
 
 /// The invite a flow runs under: which one, and the hash of the token it was presented
 /// with. The token is part of it so that a refreshed (old token) or deleted invite ends
@@ -85,6 +75,13 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn authenticate(&self, req: &AuthRequest<'_>) -> Result<Outcome, AuthError>;
+
+    /// Fits `input` to an invite sent to `invited` before `authenticate` runs under it;
+    /// `Err` with a reason for people when the input is for someone else. By default the
+    /// input stands as it is.
+    fn invited_input(&self, input: &Value, _invited: &str) -> Result<Value, String> {
+        Ok(input.clone())
+    }
 
     /// Completes a redirect flow (OAuth providers).
     async fn validate_callback(&self, _req: &AuthRequest<'_>) -> Result<Outcome, AuthError> {

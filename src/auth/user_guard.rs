@@ -16,7 +16,7 @@ use crate::db::models::auth_users::{self, AuthUserRow, NewAuthUser};
 use crate::db::models::invites;
 use crate::db::models::users::{self, NewUser, UserRow};
 use crate::db::{self, DbConnection, DbError};
-use crate::users::Role;
+use crate::domain::Role;
 
 pub enum Resolution {
     /// The user, the identity, and whether the user was created now.
@@ -93,6 +93,7 @@ pub fn resolve(
         email_owner,
         policy,
         invite: invite_facts,
+        secret_withheld: current.is_none() && identity.reverify_if_raced && identity.new_provider_metadata.is_none(),
     };
 
     match linking::decide(&facts) {
@@ -117,12 +118,6 @@ pub fn resolve(
             Ok(Resolution::Resolved(Box::new((user, auth_user, false))))
         }
         Decision::CreateUser { role, email_verified, from_invite } => {
-            if current.is_none() && identity.reverify_if_raced && identity.new_provider_metadata.is_none() {
-                // The provider did not set a secret (it knew the policy would refuse):
-                // never create an identity nobody can prove.
-                let refusal = if policy == SignupPolicy::Closed { Refusal::SignupClosed } else { Refusal::InviteOnly };
-                return Ok(Resolution::Refused(refusal.to_string()));
-            }
             // An invite is a ration of its own: an administrator handed out each one.
             if let (Some(ration), false) = (signup_ration, from_invite)
                 && let Err(limited) = throttle::reserve_in(conn, std::slice::from_ref(ration))?

@@ -3,9 +3,9 @@
 
 use async_graphql::{Context, Guard, ID};
 
+use crate::domain::Role;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{ApiError, ApiResult};
-use crate::users::Role;
 
 /// The request carries a live session.
 pub struct RequireSession;

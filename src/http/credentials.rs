@@ -5,12 +5,12 @@ use actix_web::HttpRequest;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName};
 
-use crate::auth::ClientInfo;
-use crate::auth::flow::{self, ClientBinding};
-use crate::graphql::auth::SESSION_COOKIE;
-use crate::net;
+use crate::domain::ClientInfo;
+use crate::domain::binding::{self, ClientBinding};
 use crate::graphql::context::PresentedToken;
-use crate::server::AppState;
+use crate::graphql::cookies::SESSION_COOKIE;
+use crate::net;
+use crate::state::AppState;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -60,6 +60,6 @@ pub fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
 /// `AUTHQL_SESSION_COOKIE` says: redirect flows need it.
 pub fn flow_binding(req: &HttpRequest) -> ClientBinding {
     let may_present = req.method() == Method::POST && is_json(req);
-    let cookie = if may_present { req.cookie(flow::binding::COOKIE) } else { None };
+    let cookie = if may_present { req.cookie(binding::COOKIE) } else { None };
     ClientBinding::from_cookie(cookie.as_ref().map(|c| c.value()))
 }

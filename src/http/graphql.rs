@@ -11,7 +11,7 @@ use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
 use crate::http::credentials;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// More operations than this in one batch are refused: each could be a password check.
 pub const MAX_BATCH: usize = 10;

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// 200 while the process runs.
 pub async fn healthz() -> HttpResponse {

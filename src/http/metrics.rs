@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::metrics::Snapshot;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool_state();

@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::Config;
-use crate::users::Role;
+use crate::domain::Role;
 use delivery::{Outgoing, RetryPolicy, Transport};
 use templates::Letter;
 

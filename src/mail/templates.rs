@@ -1,7 +1,7 @@
 //! The words of each e-mail, in plain text and HTML. Every message carries exactly one link,
 //! built on `AUTHQL_APP_URL`; the token in it is the only secret.
 
-use crate::users::Role;
+use crate::domain::Role;
 
 /// One composed message, before it gets a sender and a recipient.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use authql::config::Config;
-use authql::server::{self, AppState};
+use authql::server;
+use authql::state::AppState;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use serde_json::{Value, json};

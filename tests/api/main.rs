@@ -18,6 +18,7 @@ mod google;
 mod hardening;
 mod instances;
 mod invites;
+mod layers;
 mod mail;
 mod passwords;
 mod sessions;

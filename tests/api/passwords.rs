@@ -67,7 +67,7 @@ async fn forgotten_password_is_reset_by_mail(backend: Backend) {
     // Only the token's hash is kept, for this user and identity, for 15 minutes.
     let rows = reset_tokens(&app).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].token_hash, authql::auth::token::hash(&token));
+    assert_eq!(rows[0].token_hash, authql::domain::token::hash(&token));
     assert_eq!(rows[0].user_id, user_id);
     assert_eq!(rows[0].expires_at - rows[0].created_at, chrono::Duration::minutes(15));
 
@@ -187,8 +187,10 @@ async fn reset_mails_are_rationed_and_replace_each_other(backend: Backend) {
     assert_eq!(reset_tokens(&app).await.len(), 1, "a new link replaces the earlier ones");
     // Only the link issued last works (mails may arrive in any order: find it by its hash).
     let stored = reset_tokens(&app).await.remove(0).token_hash;
-    let (live, replaced): (Vec<String>, Vec<String>) =
-        mails.iter().map(|m| m.token(APP_URL, "/reset-password")).partition(|t| authql::auth::token::hash(t) == stored);
+    let (live, replaced): (Vec<String>, Vec<String>) = mails
+        .iter()
+        .map(|m| m.token(APP_URL, "/reset-password"))
+        .partition(|t| authql::domain::token::hash(t) == stored);
     assert_eq!((live.len(), replaced.len()), (1, 2));
     for t in &replaced {
         let body = reset(&app, t, "fay's second phrase").await;

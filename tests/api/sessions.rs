@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use authql::server::{self, AppState};
+use authql::server;
+use authql::state::AppState;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
 use serde_json::{Value, json};

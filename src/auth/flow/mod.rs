@@ -8,17 +8,16 @@
 //! - carries the invite it was started with as the invite's token hash, so that refreshing
 //!   or deleting the invite ends it (the user guard checks the pair).
 
-pub mod binding;
-
 use chrono::TimeDelta;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::provider::{ClientInfo, InviteRef};
-use crate::auth::token;
+use crate::auth::provider::InviteRef;
 use crate::db::models::oauth_states::{self, OAuthStateRow};
 use crate::db::{self, Db, DbError};
+use crate::domain::ClientInfo;
+use crate::domain::token;
 
-pub use binding::{Binding, BindingCookie, ClientBinding};
+use crate::domain::{Binding, BindingCookie};
 
 /// Long enough to pick an account and consent, short enough that a leaked state is stale.
 pub const TTL: TimeDelta = TimeDelta::minutes(10);

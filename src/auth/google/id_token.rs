@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::token::constant_time_eq;
+use crate::domain::token::constant_time_eq;
 
 /// Asymmetric algorithms only: an HMAC "key" from a public key set is no secret, and
 /// `none` is no signature.

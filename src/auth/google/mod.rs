@@ -13,12 +13,12 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
 use crate::auth::flow::{FlowError, Flows};
 use crate::auth::provider::{AuthRequest, Identity, InviteRef, Outcome, Provider, Redirect};
 use crate::config::GoogleConfig;
 use crate::db::Db;
 use crate::db::models::auth_users;
+use crate::domain::Email;
 
 use discovery::{Discovery, Metadata};
 pub use error::GoogleError;

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::flow::Pending;
 use crate::auth::provider::InviteRef;
-use crate::auth::token::{self, NewToken};
 use crate::config::GoogleConfig;
+use crate::domain::token::{self, NewToken};
 
 use super::discovery::Metadata;
 use super::error::GoogleError;

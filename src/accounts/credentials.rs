@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{AuthError, Authenticator, ClientInfo, Throttle};
+use crate::accounts::one_time_tokens::{self, Purpose};
+use crate::accounts::sessions::CurrentSession;
+use crate::accounts::sign_in::Authenticator;
+use crate::auth::{AuthError, Throttle};
 use crate::db::models::auth_users;
 use crate::db::models::{sessions, users};
 use crate::db::{self, Db, DbError};
+use crate::domain::ClientInfo;
 use crate::mail::Mailer;
-use crate::mail_tokens::{self, Purpose};
-use crate::sessions::CurrentSession;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -76,7 +78,7 @@ impl Passwords {
         let ended = self
             .db
             .write(move |conn| {
-                mail_tokens::revoke_for_auth_user(conn, Purpose::PasswordReset, &auth_user_id)?;
+                one_time_tokens::revoke_for_auth_user(conn, Purpose::PasswordReset, &auth_user_id)?;
                 sessions::delete_for_user_except(conn, &user_id, &keep)
             })
             .await?;
@@ -93,7 +95,7 @@ impl Passwords {
     /// Mails a reset link when `entity_id` names an identity of a live user. Says nothing
     /// either way, and does the same database work either way, so neither the answer nor its
     /// timing tells whether the identity exists; the mail itself goes through the queue.
-    /// Rationed per identity and per client address ([`mail_tokens::ration_in`]).
+    /// Rationed per identity and per client address ([`one_time_tokens::ration_in`]).
     pub async fn request_reset(
         &self,
         provider_name: &str,
@@ -115,12 +117,12 @@ impl Passwords {
                 };
                 // Rationed whether or not the identity exists: the same work both ways.
                 let recipient = format!("{name}:{entity}");
-                if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
+                if !one_time_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
                     return Ok(Reset::Withheld);
                 }
                 match (identity, user) {
                     (Some(identity), Some(user)) => {
-                        let token = mail_tokens::issue_in(
+                        let token = one_time_tokens::issue_in(
                             conn,
                             Purpose::PasswordReset,
                             &user.id,
@@ -152,7 +154,7 @@ impl Passwords {
         let taken = self
             .db
             .write(move |conn| {
-                let Some(row) = mail_tokens::take_in(conn, Purpose::PasswordReset, &raw, db::now())? else {
+                let Some(row) = one_time_tokens::take_in(conn, Purpose::PasswordReset, &raw, db::now())? else {
                     return Ok(None);
                 };
                 let identity = match row.auth_user_id.as_deref() {
@@ -172,7 +174,7 @@ impl Passwords {
             Err(e) => Some(e.into()),
         };
         if let Some(error) = refused {
-            self.db.write(move |conn| mail_tokens::restore_in(conn, &row)).await?;
+            self.db.write(move |conn| one_time_tokens::restore_in(conn, &row)).await?;
             return Err(error);
         }
 

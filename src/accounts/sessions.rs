@@ -9,11 +9,11 @@ use std::time::Duration;
 
 pub use lifetime::Lifetime;
 
-use crate::auth::provider::ClientInfo;
-use crate::auth::token;
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::models::users::UserRow;
 use crate::db::{self, Db, DbConnection, DbError};
+use crate::domain::ClientInfo;
+use crate::domain::token;
 
 /// A session as created: the row and the token, which exists only in this value.
 pub struct IssuedSession {

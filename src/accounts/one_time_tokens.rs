@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use crate::auth::throttle::{self, Key};
-use crate::auth::token;
 use crate::db::models::one_time_tokens::{self, OneTimeTokenRow};
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::token;
 
 /// At most this many mails of one purpose to one recipient per throttle window
 /// (`AUTHQL_THROTTLE_WINDOW`); further requests are answered as usual and send nothing.

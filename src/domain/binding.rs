@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::token;
+use crate::domain::token;
 
 /// The binding cookie's name.
 pub const COOKIE: &str = "authql_flow";

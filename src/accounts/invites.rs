@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::email::Email;
-use crate::auth::token;
 use crate::db::models::invites::{self, InviteRow};
 use crate::db::models::users;
 use crate::db::{self, Db, DbError};
-use crate::users::Role;
+use crate::domain::Email;
+use crate::domain::Role;
+use crate::domain::token;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {

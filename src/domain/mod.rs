@@ -1,0 +1,13 @@
+//! Types every layer shares, with no behaviour beyond parsing and hashing: [`Email`],
+//! [`Role`], [`ClientInfo`], the flow [`binding`] values and opaque [`token`]s.
+
+pub mod binding;
+pub mod client;
+pub mod email;
+pub mod role;
+pub mod token;
+
+pub use binding::{Binding, BindingCookie, ClientBinding};
+pub use client::ClientInfo;
+pub use email::Email;
+pub use role::Role;
