@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use secrecy::SecretString;
 
 use crate::net::IpNet;
@@ -98,7 +99,7 @@ pub struct GoogleConfig {
 pub struct ThrottleConfig {
     pub account_max: u32,
     pub ip_max: u32,
-    pub window: Duration,
+    pub window: TimeDelta,
     pub signup_max_per_address: u32,
 }
 
@@ -108,12 +109,12 @@ pub struct Config {
     pub bind: SocketAddr,
     pub signup: SignupPolicy,
     /// How long an unused session lives: each use slides its expiry this far ahead.
-    pub session_ttl: Duration,
+    pub session_ttl: TimeDelta,
     /// How long any session lives after sign-in, however active (never less than the TTL).
-    pub session_max_ttl: Duration,
-    pub invite_ttl: Duration,
+    pub session_max_ttl: TimeDelta,
+    pub invite_ttl: TimeDelta,
     /// How long a password reset link works.
-    pub reset_ttl: Duration,
+    pub reset_ttl: TimeDelta,
     pub session_cookie: bool,
     pub google: Option<GoogleConfig>,
     pub app_url: String,
@@ -249,10 +250,10 @@ impl Config {
                 "closed" => Ok(SignupPolicy::Closed),
                 _ => Err("expected one of open, invite, closed".into()),
             })?,
-            session_ttl: v.parse_with("session_ttl", "7d", parse_duration)?,
-            session_max_ttl: v.parse_with("session_max_ttl", "30d", parse_duration)?,
-            invite_ttl: v.parse_with("invite_ttl", "7d", parse_duration)?,
-            reset_ttl: v.parse_with("reset_ttl", "15m", parse_duration)?,
+            session_ttl: v.parse_with("session_ttl", "7d", parse_ttl)?,
+            session_max_ttl: v.parse_with("session_max_ttl", "30d", parse_ttl)?,
+            invite_ttl: v.parse_with("invite_ttl", "7d", parse_ttl)?,
+            reset_ttl: v.parse_with("reset_ttl", "15m", parse_ttl)?,
             session_cookie: v.parse_with("session_cookie", "true", parse_bool)?,
             google,
             app_url: parse_http_url("app_url", v.get("app_url").unwrap_or("http://127.0.0.1:8080"))?
@@ -286,7 +287,7 @@ impl Config {
             throttle: ThrottleConfig {
                 account_max: v.parse_with("throttle_account_max", "5", |s| parse_range(s, 1, 1_000_000))?,
                 ip_max: v.parse_with("throttle_ip_max", "100", |s| parse_range(s, 1, 1_000_000))?,
-                window: v.parse_with("throttle_window", "15m", parse_duration)?,
+                window: v.parse_with("throttle_window", "15m", parse_ttl)?,
                 signup_max_per_address: v
                     .parse_with("signup_max_per_address", "30", |s| parse_range(s, 1, 1_000_000))?,
             },
@@ -408,9 +409,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// The inverse of [`parse_duration`], in the largest unit that divides it (for messages).
-fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
+/// A lifetime or window, as the time arithmetic on stored timestamps uses it: converted
+/// here, once, so no consumer needs a fallback.
+pub fn parse_ttl(s: &str) -> Result<TimeDelta, String> {
+    TimeDelta::from_std(parse_duration(s)?).map_err(|_| "must be between 1s and 3650d".to_string())
+}
+
+/// The inverse of [`parse_ttl`], in the largest unit that divides it (for messages).
+fn format_duration(d: TimeDelta) -> String {
+    let secs = u64::try_from(d.num_seconds()).unwrap_or(0);
     match [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(unit, _)| secs > 0 && secs.is_multiple_of(*unit)) {
         Some((unit, suffix)) => format!("{}{suffix}", secs / unit),
         None => format!("{secs}s"),
@@ -463,16 +470,16 @@ mod tests {
         assert_eq!(c.database_url, DatabaseUrl::Sqlite("authql.db".into()));
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.signup, SignupPolicy::Open);
-        assert_eq!(c.session_ttl, Duration::from_secs(7 * 86_400));
-        assert_eq!(c.session_max_ttl, Duration::from_secs(30 * 86_400));
-        assert_eq!(c.reset_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.session_ttl, TimeDelta::seconds(7 * 86_400));
+        assert_eq!(c.session_max_ttl, TimeDelta::seconds(30 * 86_400));
+        assert_eq!(c.reset_ttl, TimeDelta::seconds(15 * 60));
         assert!(c.smtp_url.is_none());
         assert_eq!(c.mail_from, "authql@localhost");
         assert!(c.session_cookie);
         assert!(c.google.is_none());
         assert_eq!(c.argon2, Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 });
         assert_eq!(c.throttle.account_max, 5);
-        assert_eq!(c.throttle.window, Duration::from_secs(900));
+        assert_eq!(c.throttle.window, TimeDelta::seconds(900));
         assert!(c.ui);
     }
 
@@ -542,7 +549,7 @@ mod tests {
         std::fs::write(&path, "signup = \"closed\"\nsession_ttl = \"12h\"\n").expect("write");
         let c = Config::from_sources(Some(&path), env(&[("AUTHQL_SIGNUP", "invite")])).expect("valid");
         assert_eq!(c.signup, SignupPolicy::Invite);
-        assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(c.session_ttl, TimeDelta::seconds(12 * 3600));
         std::fs::write(&path, "sign_up = \"closed\"\n").expect("write");
         let err = Config::from_sources(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("sign_up"));
@@ -559,7 +566,7 @@ mod tests {
         assert!(parse_duration("99999999999999999999d").is_err());
         assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
         for text in ["3s", "90s", "30m", "12h", "7d"] {
-            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+            assert_eq!(format_duration(parse_ttl(text).unwrap()), text);
         }
     }
 
@@ -575,7 +582,7 @@ mod tests {
         // Equal is allowed (an absolute lifetime, the old behaviour), and seconds parse.
         let c = Config::from_sources(None, env(&[("AUTHQL_SESSION_TTL", "3s"), ("AUTHQL_SESSION_MAX_TTL", "3s")]))
             .expect("valid");
-        assert_eq!((c.session_ttl, c.session_max_ttl), (Duration::from_secs(3), Duration::from_secs(3)));
+        assert_eq!((c.session_ttl, c.session_max_ttl), (TimeDelta::seconds(3), TimeDelta::seconds(3)));
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! `resetPassword` spends it). The providers own the credentials and the policy; this
 //! service owns tokens, mail and the sessions a change must end.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 use serde_json::Value;
 
 use crate::accounts::one_time_tokens::{self, Purpose};
 use crate::accounts::sessions::CurrentSession;
 use crate::accounts::sign_in::Authenticator;
+use crate::auth::provider::ChangeError;
 use crate::auth::{AuthError, Throttle};
 use crate::db::models::auth_users;
 use crate::db::models::{sessions, users};
@@ -30,15 +31,24 @@ pub enum PasswordError {
     Db(#[from] DbError),
 }
 
+impl From<ChangeError> for PasswordError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Refused(reason) => PasswordError::Invalid(reason),
+            ChangeError::Auth(e) => PasswordError::Auth(e),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     db: Db,
     authenticator: Authenticator,
     throttle: Throttle,
     mailer: Mailer,
-    reset_ttl: Duration,
+    reset_ttl: TimeDelta,
     /// The window mails are rationed in (the throttle's).
-    window: Duration,
+    window: TimeDelta,
 }
 
 impl Passwords {
@@ -47,8 +57,8 @@ impl Passwords {
         authenticator: Authenticator,
         throttle: Throttle,
         mailer: Mailer,
-        reset_ttl: Duration,
-        window: Duration,
+        reset_ttl: TimeDelta,
+        window: TimeDelta,
     ) -> Passwords {
         Passwords { db, authenticator, throttle, mailer, reset_ttl, window }
     }
@@ -72,7 +82,7 @@ impl Passwords {
             .into_iter()
             .find(|a| a.provider == provider.name())
             .ok_or_else(|| PasswordError::Invalid(format!("You do not sign in with {}", provider.name())))?;
-        provider.update(&identity, input, client).await?.map_err(PasswordError::Invalid)?;
+        provider.update(&identity, input, client).await?;
 
         let (user_id, keep, auth_user_id) = (caller.user.id.clone(), caller.session.id.clone(), identity.id.clone());
         let ended = self
@@ -168,12 +178,8 @@ impl Passwords {
         let Some((row, identity)) = taken else { return Err(PasswordError::LinkInvalid) };
         let provider = self.authenticator.provider(&identity.provider).map_err(|_| PasswordError::LinkInvalid)?;
 
-        let refused = match provider.reset(&identity, input).await {
-            Ok(Ok(())) => None,
-            Ok(Err(reason)) => Some(PasswordError::Invalid(reason)),
-            Err(e) => Some(e.into()),
-        };
-        if let Some(error) = refused {
+        if let Err(refused) = provider.reset(&identity, input).await {
+            let error = PasswordError::from(refused);
             self.db.write(move |conn| one_time_tokens::restore_in(conn, &row)).await?;
             return Err(error);
         }

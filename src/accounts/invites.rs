@@ -1,7 +1,7 @@
 //! Invites: an admin offers an account to an address; the token (mailed, stored only as a
 //! hash) is redeemed once through acceptInvite.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 use serde_json::Value;
 
@@ -33,16 +33,16 @@ pub struct IssuedInvite {
 #[derive(Clone)]
 pub struct Invites {
     db: Db,
-    ttl: Duration,
+    ttl: TimeDelta,
 }
 
 impl Invites {
-    pub fn new(db: Db, ttl: Duration) -> Invites {
+    pub fn new(db: Db, ttl: TimeDelta) -> Invites {
         Invites { db, ttl }
     }
 
     fn expiry(&self) -> chrono::NaiveDateTime {
-        db::now() + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(7))
+        db::now() + self.ttl
     }
 
     pub async fn create(

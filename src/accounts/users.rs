@@ -111,7 +111,7 @@ impl Users {
         self.db
             .write(move |conn| {
                 let user = users::find_live(conn, &id)?.ok_or(DbError::NotFound)?;
-                if demoting && Role::from_db(&user.role) == Role::Admin && !another_admin_remains(conn)? {
+                if demoting && user.role().is_admin() && !another_admin_remains(conn)? {
                     return Ok(Err(UserError::LastAdmin));
                 }
                 users::update(conn, &id, &changes)?;
@@ -128,7 +128,7 @@ impl Users {
         self.db
             .write(move |conn| {
                 let user = users::find_live(conn, &id)?.ok_or(DbError::NotFound)?;
-                if Role::from_db(&user.role) == Role::Admin && !another_admin_remains(conn)? {
+                if user.role().is_admin() && !another_admin_remains(conn)? {
                     return Ok(Err(UserError::LastAdmin));
                 }
                 sessions::delete_for_user(conn, &id)?;

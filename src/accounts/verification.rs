@@ -3,7 +3,7 @@
 //! `User.emailVerified`. Users who arrive through a verified provider or an invite are
 //! verified already and get no mail.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 use crate::accounts::one_time_tokens::{self, Purpose};
 use crate::db::models::users::{self, UserRow};
@@ -11,7 +11,7 @@ use crate::db::{self, Db, DbError};
 use crate::mail::Mailer;
 
 /// How long a verification link works.
-pub const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const VERIFY_TTL: TimeDelta = TimeDelta::hours(24);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -29,11 +29,11 @@ pub struct Verification {
     db: Db,
     mailer: Mailer,
     /// The window mails are rationed in (the throttle's).
-    window: Duration,
+    window: TimeDelta,
 }
 
 impl Verification {
-    pub fn new(db: Db, mailer: Mailer, window: Duration) -> Verification {
+    pub fn new(db: Db, mailer: Mailer, window: TimeDelta) -> Verification {
         Verification { db, mailer, window }
     }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::auth::AuthError;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
-use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider};
+use crate::auth::provider::{AuthRequest, ChangeError, Identity, Outcome, Provider};
 use crate::auth::throttle::{self, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
@@ -216,44 +216,39 @@ impl Provider for EmailPass {
         }
     }
 
-    async fn update(
-        &self,
-        identity: &AuthUserRow,
-        input: &Value,
-        client: &ClientInfo,
-    ) -> Result<Result<(), String>, AuthError> {
+    async fn update(&self, identity: &AuthUserRow, input: &Value, client: &ClientInfo) -> Result<(), ChangeError> {
         let current = match password::from_input(input.get("currentPassword")) {
             Ok(p) => p,
-            Err(_) => return Ok(Err("Current password should be a string".into())),
+            Err(_) => return Err(ChangeError::Refused("Current password should be a string".into())),
         };
         let new = match parse_new_password(input, "password") {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(ChangeError::Refused(e.to_string())),
         };
         let keys = self.throttle.password_check(NAME, &identity.entity_id, client.ip.as_deref());
         if !self.checked(&keys, Some(identity), &current).await? {
-            return Ok(Err("Current password is incorrect".into()));
+            return Err(ChangeError::Refused("Current password is incorrect".into()));
         }
         if new.expose_secret() == current.expose_secret() {
-            return Ok(Err("New password must differ from the current one".into()));
+            return Err(ChangeError::Refused("New password must differ from the current one".into()));
         }
-        let hash = self.hasher.hash(&new).await?;
+        let hash = self.hasher.hash(&new).await.map_err(AuthError::from)?;
         self.store_hash(&identity.id, &hash).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn reset_entity(&self, entity_id: &str) -> Result<String, String> {
         Email::parse(entity_id).map(|e| e.as_str().to_string()).ok_or_else(|| EMAIL_NOT_A_STRING.to_string())
     }
 
-    async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
+    async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<(), ChangeError> {
         let new = match parse_new_password(input, "password") {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(ChangeError::Refused(e.to_string())),
         };
-        let hash = self.hasher.hash(&new).await?;
+        let hash = self.hasher.hash(&new).await.map_err(AuthError::from)?;
         self.store_hash(&identity.id, &hash).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 }
 

@@ -61,6 +61,16 @@ pub struct Redirect {
     pub binding: BindingCookie,
 }
 
+/// Why a credentials change (update or reset) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The provider turned the input down; the reason is for people.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
 pub enum Outcome {
     Authenticated(Box<Identity>),
     /// Send the browser elsewhere; no session yet.
@@ -90,13 +100,8 @@ pub trait Provider: Send + Sync {
 
     /// Changes the identity's credentials (e.g. a password), given the current ones; `client`
     /// is who asks (checks of the current ones are throttled per address too).
-    async fn update(
-        &self,
-        _identity: &AuthUserRow,
-        _input: &Value,
-        _client: &ClientInfo,
-    ) -> Result<Result<(), String>, AuthError> {
-        Ok(Err(format!("The {} provider has nothing to update", self.name())))
+    async fn update(&self, _identity: &AuthUserRow, _input: &Value, _client: &ClientInfo) -> Result<(), ChangeError> {
+        Err(ChangeError::Refused(format!("The {} provider has nothing to update", self.name())))
     }
 
     /// The identity key a reset link may be mailed for, normalized as the provider stores
@@ -108,7 +113,7 @@ pub trait Provider: Send + Sync {
     }
 
     /// Sets new credentials after a reset link was followed (no current ones needed).
-    async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
-        Ok(Err(format!("The {} provider cannot reset credentials", self.name())))
+    async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<(), ChangeError> {
+        Err(ChangeError::Refused(format!("The {} provider cannot reset credentials", self.name())))
     }
 }

@@ -16,7 +16,6 @@ use crate::db::models::auth_users::{self, AuthUserRow, NewAuthUser};
 use crate::db::models::invites;
 use crate::db::models::users::{self, NewUser, UserRow};
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::Role;
 
 pub enum Resolution {
     /// The user, the identity, and whether the user was created now.
@@ -64,10 +63,9 @@ pub fn resolve(
         None => None,
     };
     let invite_facts = match &invite {
-        Some(inv) => Some(InviteFacts {
-            role: Role::from_db(&inv.role),
-            email_taken: users::find_live_by_email(conn, &inv.email)?.is_some(),
-        }),
+        Some(inv) => {
+            Some(InviteFacts { role: inv.role(), email_taken: users::find_live_by_email(conn, &inv.email)?.is_some() })
+        }
         None => None,
     };
 

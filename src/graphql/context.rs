@@ -7,7 +7,6 @@ use tokio::sync::OnceCell;
 use crate::accounts::sessions::CurrentSession;
 use crate::db::DbError;
 use crate::domain::ClientInfo;
-use crate::domain::Role;
 use crate::graphql::cookies;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
 use crate::state::AppState;
@@ -81,6 +80,6 @@ impl ContextExt for Context<'_> {
 
     async fn require_admin(&self) -> ApiResult<&CurrentSession> {
         let current = self.require_session().await?;
-        if Role::from_db(&current.user.role) == Role::Admin { Ok(current) } else { Err(ApiError::Forbidden.into()) }
+        if current.user.role().is_admin() { Ok(current) } else { Err(ApiError::Forbidden.into()) }
     }
 }

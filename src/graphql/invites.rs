@@ -43,7 +43,7 @@ impl Invite {
         Invite {
             id: ID(r.id),
             email: r.email,
-            role: domain::Role::from_db(&r.role).into(),
+            role: Role::from(domain::Role::from_db(&r.role)),
             accepted: r.accepted,
             expires_at: to_utc(r.expires_at),
             token,
@@ -118,7 +118,7 @@ impl InviteMutation {
             .await
             .api()?;
         tracing::info!(target: "audit", event = "invite_created", invite_id = %issued.row.id, by = %caller.user.id);
-        state.mailer.send_invite(&issued.row.email, &issued.token, domain::Role::from_db(&issued.row.role));
+        state.mailer.send_invite(&issued.row.email, &issued.token, issued.row.role());
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
@@ -128,7 +128,7 @@ impl InviteMutation {
         let state = ctx.state();
         let issued = state.invites.refresh(&id).await.api()?;
         // The old link is dead; the person gets the new one.
-        state.mailer.send_invite(&issued.row.email, &issued.token, domain::Role::from_db(&issued.row.role));
+        state.mailer.send_invite(&issued.row.email, &issued.token, issued.row.role());
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 

@@ -2,7 +2,6 @@
 
 use async_graphql::{Context, ID, Object};
 
-use crate::domain::Role;
 use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
@@ -60,7 +59,7 @@ impl SessionMutation {
         let current = ctx.require_session().await?;
         let state = ctx.state();
         let target = state.sessions.find(&id).await.api()?;
-        let is_admin = Role::from_db(&current.user.role) == Role::Admin;
+        let is_admin = current.user.role().is_admin();
         match target {
             Some(s) if s.user_id == current.user.id || is_admin => state.sessions.revoke(&s.id).await.api(),
             // Someone else's session looks exactly like a missing one: ids are not probed.

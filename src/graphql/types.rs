@@ -93,7 +93,7 @@ impl From<UserRow> for User {
             first_name: u.first_name,
             last_name: u.last_name,
             avatar_url: u.avatar_url,
-            role: domain::Role::from_db(&u.role).into(),
+            role: Role::from(domain::Role::from_db(&u.role)),
             email_verified: u.email_verified,
             metadata: parse_json(u.metadata.as_deref()),
             created_at: to_utc(u.created_at),

@@ -117,7 +117,7 @@ impl UserMutation {
     #[graphql(guard = "SelfOrAdmin { id: &id }")]
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> ApiResult<User> {
         let caller = ctx.require_session().await?;
-        let is_admin = domain::Role::from_db(&caller.user.role) == domain::Role::Admin;
+        let is_admin = caller.user.role().is_admin();
         if input.role.is_some() && !is_admin {
             return Err(ApiError::Forbidden.into());
         }

@@ -8,6 +8,8 @@
 //! - carries the invite it was started with as the invite's token hash, so that refreshing
 //!   or deleting the invite ends it (the user guard checks the pair).
 
+use std::time::Duration;
+
 use chrono::TimeDelta;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -102,7 +104,7 @@ impl Flows {
         };
         let max = self.max_per_address;
         match self.db.write(move |conn| oauth_states::insert_within(conn, &row, max, now)).await? {
-            Ok(()) => Ok(BindingCookie { binding, max_age: TTL.to_std().unwrap_or_default() }),
+            Ok(()) => Ok(BindingCookie { binding, max_age: Duration::from_secs(TTL.num_seconds().unsigned_abs()) }),
             Err(frees_at) => Err(FlowError::TooMany { retry_after: seconds_until(frees_at, now) }),
         }
     }
