@@ -134,9 +134,9 @@ pub struct Config {
     /// Open (started, unfinished, unexpired) redirect flows one client address may have.
     pub flow_max_per_address: u32,
     pub introspection: bool,
-    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net::client_address`]).
+    /// Proxies whose `X-Forwarded-For` is believed (see `net::client_address`).
     pub trusted_proxies: Vec<IpNet>,
-    /// Origins (scheme://host[:port]) whose pages may call the API with credentials.
+    /// Origins (`scheme://host[:port]`) whose pages may call the API with credentials.
     pub cors_origins: Vec<String>,
     /// Serve the web app (examples/web) at `/` and its pages.
     pub ui: bool,

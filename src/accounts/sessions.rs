@@ -1,5 +1,5 @@
 //! Sessions: opaque bearer tokens stored only as SHA-256 hashes, with an expiry that each use
-//! slides forward up to a cap ([`lifetime`]). Looking one up is a single indexed read by hash;
+//! slides forward up to a cap (`lifetime`). Looking one up is a single indexed read by hash;
 //! at most once per touch interval a use also records itself with one conditional UPDATE.
 
 mod lifetime;
@@ -133,11 +133,6 @@ impl Sessions {
     pub async fn revoke_all(&self, user_id: &str) -> Result<usize, DbError> {
         let user_id = user_id.to_string();
         self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await
-    }
-
-    pub async fn revoke_others(&self, user_id: &str, keep_id: &str) -> Result<usize, DbError> {
-        let (user_id, keep_id) = (user_id.to_string(), keep_id.to_string());
-        self.db.write(move |conn| sessions::delete_for_user_except(conn, &user_id, &keep_id)).await
     }
 
     pub async fn count_active(&self) -> Result<i64, DbError> {

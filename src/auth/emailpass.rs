@@ -15,19 +15,19 @@ use crate::db::{self, Db};
 use crate::domain::ClientInfo;
 use crate::domain::Email;
 
-pub const NAME: &str = "emailpass";
-pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+pub(crate) const NAME: &str = "emailpass";
+pub(crate) const INVALID_CREDENTIALS: &str = "Invalid email or password";
 const EMAIL_NOT_A_STRING: &str = "Email should be a string";
 const NOT_THE_INVITED_EMAIL: &str = "Email does not match the invite";
 
-pub struct EmailPass {
+pub(crate) struct EmailPass {
     db: Db,
     hasher: Hasher,
     throttle: Throttle,
 }
 
 impl EmailPass {
-    pub fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
+    pub(crate) fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
         EmailPass { db, hasher, throttle }
     }
 
@@ -170,7 +170,7 @@ fn parse_credentials(input: &Value) -> Result<(Email, SecretString), String> {
 }
 
 /// Reads a new password from `input[field]` and applies the policy.
-pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, PolicyError> {
+pub(crate) fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, PolicyError> {
     let password = password::from_input(input.get(field))?;
     password::check_new(&password)?;
     Ok(password)

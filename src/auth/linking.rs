@@ -7,7 +7,7 @@ use crate::domain::Role;
 
 /// The user who already holds the identity's e-mail address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmailOwner {
+pub(crate) struct EmailOwner {
     pub user_id: String,
     pub email_verified: bool,
     /// The providers the owner can sign in with, sorted.
@@ -16,7 +16,7 @@ pub struct EmailOwner {
 
 /// What is known when the decision is made.
 #[derive(Clone, Debug)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// The identity exists and is linked to this (live) user.
     pub linked_user: Option<String>,
     /// The provider proved the person controls the e-mail (google's `email_verified`).
@@ -32,13 +32,13 @@ pub struct Facts {
 }
 
 #[derive(Clone, Debug)]
-pub struct InviteFacts {
+pub(crate) struct InviteFacts {
     pub role: Role,
     pub email_taken: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     SignIn {
         user_id: String,
     },
@@ -58,7 +58,7 @@ pub enum Decision {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("Sign-up is closed")]
     SignupClosed,
     #[error("Sign-up is by invitation only")]
@@ -73,7 +73,7 @@ pub enum Refusal {
 
 /// Whether the sign-up policy could let a new identity in: providers are told before they
 /// look, so that one which would be refused anyway hashes no new secret.
-pub fn may_sign_up(policy: SignupPolicy, with_invite: bool) -> bool {
+pub(crate) fn may_sign_up(policy: SignupPolicy, with_invite: bool) -> bool {
     match policy {
         SignupPolicy::Open => true,
         SignupPolicy::Invite => with_invite,
@@ -81,7 +81,7 @@ pub fn may_sign_up(policy: SignupPolicy, with_invite: bool) -> bool {
     }
 }
 
-pub fn decide(f: &Facts) -> Decision {
+pub(crate) fn decide(f: &Facts) -> Decision {
     match decide_ignoring_secret(f) {
         // Never create an identity nobody can prove.
         Decision::CreateUser { .. } if f.secret_withheld => {

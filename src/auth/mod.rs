@@ -2,22 +2,22 @@
 //! [`provider`]s, the [`user_guard`] under the [`linking`] rules, the [`throttle`], the
 //! password [`hasher`] and redirect [`flow`]s. [`crate::accounts::sign_in`] runs them in order.
 
-pub mod emailpass;
-pub mod flow;
-pub mod google;
-pub mod hasher;
-pub mod linking;
-pub mod outbound;
-pub mod password;
-pub mod provider;
-pub mod registry;
-pub mod throttle;
-pub mod user_guard;
+pub(crate) mod emailpass;
+pub(crate) mod flow;
+pub(crate) mod google;
+pub(crate) mod hasher;
+pub(crate) mod linking;
+pub(crate) mod outbound;
+pub(crate) mod password;
+pub(crate) mod provider;
+pub(crate) mod registry;
+pub(crate) mod throttle;
+pub(crate) mod user_guard;
 
-pub use hasher::{HashError, Hasher};
-pub use provider::{InviteRef, Redirect};
-pub use registry::Registry;
-pub use throttle::Throttle;
+pub(crate) use hasher::{HashError, Hasher};
+pub(crate) use provider::{InviteRef, Redirect};
+pub(crate) use registry::Registry;
+pub(crate) use throttle::Throttle;
 
 use crate::db::DbError;
 

@@ -1,7 +1,7 @@
 //! Attempts counted in the database, so the limits hold across every instance: password
 //! checks per account (`throttle_account_max`) and per client address (`throttle_ip_max`)
 //! in `throttle_window`, new accounts per address (`signup_max_per_address` an hour), and
-//! the mail rations of [`crate::mail_tokens`]. A limit is a [`Key`]: a scope, a subject in
+//! the mail rations of [`crate::accounts::one_time_tokens`]. A limit is a [`Key`]: a scope, a subject in
 //! it, at most `max` attempts within `window`.
 //!
 //! **Reserve, then check.** [`Throttle::reserve`] counts and writes the attempt in one
@@ -37,11 +37,11 @@ const ADDRESS: &str = "ip";
 const SIGNUP: &str = "signup";
 
 /// Sign-ups are rationed per hour, whatever the throttle window.
-pub const SIGNUP_WINDOW: TimeDelta = TimeDelta::hours(1);
+pub(crate) const SIGNUP_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 /// The name attempts on one identity are counted under. Sign-in, password change and reset
 /// must all use this one, or a reset would not clear the count sign-in keeps.
-pub fn account_key(provider: &str, entity_id: &str) -> String {
+pub(crate) fn account_key(provider: &str, entity_id: &str) -> String {
     format!("{provider}:{entity_id}")
 }
 
@@ -173,7 +173,7 @@ impl Throttle {
 }
 
 /// What [`reserve_in`] wrote: one attempt per key, all at `at`.
-pub struct Reserved {
+pub(crate) struct Reserved {
     pub at: NaiveDateTime,
     pub ids: Vec<String>,
 }
@@ -181,7 +181,7 @@ pub struct Reserved {
 /// Counts one attempt on every key inside the caller's write transaction, or none when any
 /// key is at its limit. The transaction holds the keys' locks (PostgreSQL) until it ends,
 /// so whatever else it writes is decided under the same count.
-pub fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
+pub(crate) fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
     lock(conn, keys)?;
     // Taken after the locks: a reservation's time is never older than one it waited for.
     let now = db::now();

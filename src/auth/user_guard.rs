@@ -17,7 +17,7 @@ use crate::db::models::invites;
 use crate::db::models::users::{self, NewUser, UserRow};
 use crate::db::{self, DbConnection, DbError};
 
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// The user, the identity, and whether the user was created now.
     Resolved(Box<(UserRow, AuthUserRow, bool)>),
     Refused(String),
@@ -29,7 +29,7 @@ pub enum Resolution {
 }
 
 /// `signup_ration`: the client address's sign-up ration, spent when a new account is made.
-pub fn resolve(
+pub(crate) fn resolve(
     conn: &mut DbConnection,
     identity: &Identity,
     policy: SignupPolicy,

@@ -27,7 +27,7 @@ pub const COOKIE: &str = "authql_flow";
 pub struct Binding(SecretString);
 
 impl Binding {
-    /// Accepts only what [`Binding::generate`] could have made.
+    /// Accepts only what `Binding::generate` could have made.
     pub fn parse(raw: &str) -> Option<Binding> {
         token::parse(raw).map(|valid| Binding(SecretString::from(valid)))
     }

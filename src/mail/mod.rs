@@ -7,8 +7,8 @@
 //! full the message is dropped with a warning. The token in a link is never logged, except
 //! in the development mode without `AUTHQL_SMTP_URL`, where the log is the mailbox.
 
-pub mod delivery;
-pub mod templates;
+pub(crate) mod delivery;
+pub(crate) mod templates;
 
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +30,7 @@ pub enum MailError {
 }
 
 /// Messages allowed to wait for delivery; past that, new ones are dropped.
-pub const QUEUE_CAPACITY: usize = 1024;
+pub(crate) const QUEUE_CAPACITY: usize = 1024;
 /// Messages being delivered (or waiting to retry) at once.
 const CONCURRENT_DELIVERIES: usize = 4;
 

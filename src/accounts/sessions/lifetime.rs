@@ -58,7 +58,7 @@ fn add(t: NaiveDateTime, d: TimeDelta) -> NaiveDateTime {
 
 /// What a cookie's `Max-Age` should say for a session expiring at `expires_at`, seen at
 /// `now`: whole seconds, rounded down so the cookie never outlives the session.
-pub fn remaining(expires_at: NaiveDateTime, now: NaiveDateTime) -> Duration {
+pub(super) fn remaining(expires_at: NaiveDateTime, now: NaiveDateTime) -> Duration {
     Duration::from_secs((expires_at - now).num_seconds().max(0).unsigned_abs())
 }
 

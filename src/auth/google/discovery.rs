@@ -16,27 +16,27 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// The parts of the discovery document a sign-in uses.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Metadata {
+pub(super) struct Metadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
 }
 
-pub struct Discovery {
+pub(super) struct Discovery {
     issuer: String,
     http: reqwest::Client,
     cached: RwLock<Option<(Arc<Metadata>, Instant)>>,
 }
 
 impl Discovery {
-    pub fn new(issuer: String, http: reqwest::Client) -> Discovery {
+    pub(super) fn new(issuer: String, http: reqwest::Client) -> Discovery {
         Discovery { issuer, http, cached: RwLock::new(None) }
     }
 
     /// The issuer's metadata, fetched when not cached or stale. A failed fetch is not
     /// cached: the next sign-in tries again.
-    pub async fn metadata(&self) -> Result<Arc<Metadata>, GoogleError> {
+    pub(super) async fn metadata(&self) -> Result<Arc<Metadata>, GoogleError> {
         if let Some((metadata, at)) = &*self.cached.read().await
             && at.elapsed() < TTL
         {

@@ -7,7 +7,7 @@ use crate::db::DbError;
 use super::id_token::IdTokenError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GoogleError {
+pub(crate) enum GoogleError {
     #[error("callbackUrl should be a string")]
     CallbackUrlNotString,
     #[error("callbackUrl is not allowed")]
@@ -47,7 +47,7 @@ pub enum GoogleError {
 impl GoogleError {
     /// The `AuthResult.error` for this failure: what went wrong and what to do, without
     /// internals (no URLs, no provider bodies).
-    pub fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self {
             GoogleError::CallbackUrlNotString => "callbackUrl should be a string".into(),
             GoogleError::CallbackUrlNotAllowed => "callbackUrl is not an allowed callback URL".into(),
@@ -73,7 +73,7 @@ impl GoogleError {
 
     /// Whether the fault is on the provider's side (worth a warning in the log), rather than
     /// the client's input or the person's account.
-    pub fn is_provider_fault(&self) -> bool {
+    pub(crate) fn is_provider_fault(&self) -> bool {
         matches!(
             self,
             GoogleError::Discovery(_)

@@ -22,7 +22,7 @@ const ALGORITHMS: &[Algorithm] = &[
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IdTokenError {
+pub(crate) enum IdTokenError {
     #[error("malformed token")]
     Malformed,
     #[error("unsupported signing algorithm")]
@@ -45,13 +45,13 @@ pub enum IdTokenError {
 
 impl IdTokenError {
     /// Whether a fresher key set might verify the token (the issuer rotated its keys).
-    pub fn may_need_new_keys(&self) -> bool {
+    pub(crate) fn may_need_new_keys(&self) -> bool {
         matches!(self, IdTokenError::UnknownKey | IdTokenError::Signature)
     }
 }
 
 /// What the token must say to be accepted.
-pub struct Expected<'a> {
+pub(super) struct Expected<'a> {
     pub issuers: &'a [String],
     pub client_id: &'a str,
     pub nonce: &'a str,
@@ -59,7 +59,7 @@ pub struct Expected<'a> {
 
 /// The claims a sign-in uses, once verified.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Claims {
+pub(super) struct Claims {
     pub sub: String,
     pub email: Option<String>,
     /// A boolean per the spec; some issuers have sent the string `"true"`.
@@ -73,12 +73,12 @@ pub struct Claims {
 }
 
 impl Claims {
-    pub fn email_verified(&self) -> bool {
+    pub(super) fn email_verified(&self) -> bool {
         matches!(&self.email_verified, Some(Value::Bool(true))) || self.email_verified == Some(Value::from("true"))
     }
 }
 
-pub fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
+pub(super) fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
     if !ALGORITHMS.contains(&header.alg) {
         return Err(IdTokenError::Algorithm);

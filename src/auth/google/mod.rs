@@ -21,16 +21,16 @@ use crate::db::models::auth_users;
 use crate::domain::Email;
 
 use discovery::{Discovery, Metadata};
-pub use error::GoogleError;
+pub(crate) use error::GoogleError;
 use id_token::{Claims, Expected};
 use jwks::Jwks;
 
-pub const NAME: &str = "google";
+pub(crate) const NAME: &str = "google";
 const DEFAULT_ISSUER: &str = "https://accounts.google.com";
 /// Codes are short; a bound keeps junk input from travelling to the token endpoint.
 const MAX_CODE_LEN: usize = 2048;
 
-pub struct Google {
+pub(crate) struct Google {
     db: Db,
     flows: Flows,
     config: GoogleConfig,
@@ -42,7 +42,7 @@ pub struct Google {
 }
 
 impl Google {
-    pub fn new(db: Db, flows: Flows, config: GoogleConfig, http: reqwest::Client) -> Google {
+    pub(crate) fn new(db: Db, flows: Flows, config: GoogleConfig, http: reqwest::Client) -> Google {
         let mut issuers = vec![config.issuer.clone()];
         // Google documents that its ID tokens may carry the issuer without the scheme.
         if config.issuer == DEFAULT_ISSUER {

@@ -24,7 +24,7 @@ const SCOPES: [&str; 3] = ["openid", "email", "profile"];
 
 /// The OpenID Connect addition to a token response.
 #[derive(Clone, Deserialize, Serialize)]
-pub struct IdTokenField {
+pub(super) struct IdTokenField {
     id_token: Option<String>,
 }
 
@@ -51,13 +51,13 @@ type OidcClient = Client<
 >;
 
 /// Where to send the browser, and what to keep until it comes back.
-pub struct Authorization {
+pub(super) struct Authorization {
     pub url: String,
     pub state: NewToken,
     pub pending: Pending,
 }
 
-pub fn authorization(
+pub(super) fn authorization(
     config: &GoogleConfig,
     metadata: &Metadata,
     redirect_uri: String,
@@ -79,7 +79,7 @@ pub fn authorization(
 }
 
 /// Trades the code (with the PKCE verifier) for tokens; returns the ID token, unverified.
-pub async fn exchange(
+pub(super) async fn exchange(
     http: &reqwest::Client,
     config: &GoogleConfig,
     metadata: &Metadata,
