@@ -57,10 +57,17 @@ impl AppState {
         let throttle = Throttle::new(db.clone(), config.throttle);
         let http = crate::auth::outbound::client()?;
         let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);
-        let authenticator = Authenticator::new(registry, db.clone(), sessions.clone(), config.signup, throttle.clone());
-        let users = Users::new(db.clone());
-        let invites = Invites::new(db.clone(), config.invite_ttl);
         let mailer = Mailer::from_config(&config)?;
+        let invites = Invites::new(db.clone(), config.invite_ttl, mailer.clone());
+        let authenticator = Authenticator::new(
+            registry,
+            db.clone(),
+            sessions.clone(),
+            invites.clone(),
+            config.signup,
+            throttle.clone(),
+        );
+        let users = Users::new(db.clone());
         let window = config.throttle.window;
         let passwords = Passwords::new(
             db.clone(),

@@ -130,6 +130,16 @@ impl Sessions {
         self.db.write(move |conn| sessions::delete(conn, &id)).await
     }
 
+    /// Revokes session `id` for `caller`: their own, or anyone's for an admin. `None` when
+    /// there is no such session or it is someone else's: the two look alike, so ids cannot be
+    /// probed.
+    pub async fn revoke_as(&self, caller: &UserRow, id: &str) -> Result<Option<bool>, DbError> {
+        match self.find(id).await? {
+            Some(s) if s.user_id == caller.id || caller.role().is_admin() => self.revoke(&s.id).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn revoke_all(&self, user_id: &str) -> Result<usize, DbError> {
         let user_id = user_id.to_string();
         self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await

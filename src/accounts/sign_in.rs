@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::accounts::invites::Invites;
 use crate::accounts::sessions::Sessions;
-use crate::auth::linking;
+use crate::auth::linking::{self, Refusal};
 use crate::auth::provider::{self, AuthRequest, Outcome, Provider};
 use crate::auth::throttle::Key;
 use crate::auth::user_guard::{self, Resolution};
@@ -32,9 +33,9 @@ pub enum AuthFlow {
     SignedIn(Box<SignedIn>),
     Redirect(Redirect),
     Failed(String),
-    /// The input does not fit the invite being accepted (another e-mail): refused before
-    /// any attempt, so it counts as none.
-    NotForInvite(String),
+    /// Refused before any attempt, so it counts as none: no open invite for the token, or
+    /// input for another address than the invite's.
+    Unattempted(String),
 }
 
 /// Which provider entry point a flow starts from.
@@ -42,13 +43,6 @@ pub enum AuthFlow {
 pub enum Step {
     Authenticate,
     Callback,
-}
-
-/// An open invite being accepted: the one its token named (pinned with that token's hash),
-/// and the address it was sent to.
-pub struct Invited<'a> {
-    pub pinned: &'a InviteRef,
-    pub email: &'a str,
 }
 
 #[derive(Clone)]
@@ -60,6 +54,7 @@ struct Inner {
     registry: Registry,
     db: Db,
     sessions: Sessions,
+    invites: Invites,
     policy: SignupPolicy,
     throttle: Throttle,
 }
@@ -79,14 +74,15 @@ enum Lost {
 }
 
 impl Authenticator {
-    pub fn new(
+    pub(crate) fn new(
         registry: Registry,
         db: Db,
         sessions: Sessions,
+        invites: Invites,
         policy: SignupPolicy,
         throttle: Throttle,
     ) -> Authenticator {
-        Authenticator { inner: Arc::new(Inner { registry, db, sessions, policy, throttle }) }
+        Authenticator { inner: Arc::new(Inner { registry, db, sessions, invites, policy, throttle }) }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -113,21 +109,31 @@ impl Authenticator {
         self.sign_in(provider.as_ref(), step, input, client, None).await
     }
 
-    /// `acceptInvite`: the provider fits the input to the invite (or refuses it), then the
-    /// same path as [`Authenticator::run`] under the invite.
+    /// `acceptInvite`: the open invite `token` stands for, the provider fitting the input to
+    /// it (or refusing it), then the same path as [`Authenticator::run`] under the invite.
     pub async fn accept_invite(
         &self,
+        token: &str,
         provider_name: &str,
         input: &Value,
         client: &ClientInfo,
-        invited: Invited<'_>,
     ) -> Result<AuthFlow, AuthError> {
-        let provider = self.provider(provider_name)?;
-        let input = match provider.invited_input(input, invited.email) {
-            Ok(input) => input,
-            Err(reason) => return Ok(AuthFlow::NotForInvite(reason)),
+        let Some(invite) = self.inner.invites.find_open_by_token(token).await? else {
+            return Ok(AuthFlow::Unattempted(Refusal::InviteInvalid.to_string()));
         };
-        self.sign_in(provider.as_ref(), Step::Authenticate, &input, client, Some(invited.pinned)).await
+        let provider = self.provider(provider_name)?;
+        let input = match provider.invited_input(input, &invite.email) {
+            Ok(input) => input,
+            Err(reason) => return Ok(AuthFlow::Unattempted(reason)),
+        };
+        // The token's hash goes along: a redirect flow started here ends when the invite is
+        // refreshed or deleted before it comes back.
+        let pinned = InviteRef { id: invite.id.clone(), token_hash: invite.token_hash.clone() };
+        let flow = self.sign_in(provider.as_ref(), Step::Authenticate, &input, client, Some(&pinned)).await?;
+        if matches!(flow, AuthFlow::SignedIn(_)) {
+            tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
+        }
+        Ok(flow)
     }
 
     /// The pipeline: provider, then guard and session in one transaction, made again (up to

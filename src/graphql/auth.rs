@@ -66,7 +66,7 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
         }
     };
     Ok(match flow {
-        AuthFlow::NotForInvite(reason) => AuthResult::failed(reason),
+        AuthFlow::Unattempted(reason) => AuthResult::failed(reason),
         AuthFlow::Failed(reason) => {
             state.metrics.observe_authentication(label, "failure");
             tracing::info!(target: "audit", event = "sign_in_failed", provider = label, ip, reason = %reason);

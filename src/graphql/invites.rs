@@ -4,9 +4,6 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::accounts::sign_in::Invited;
-use crate::auth::InviteRef;
-use crate::auth::linking::Refusal;
 use crate::db::models::invites::InviteRow;
 use crate::db::to_utc;
 use crate::domain;
@@ -118,17 +115,13 @@ impl InviteMutation {
             .await
             .api()?;
         tracing::info!(target: "audit", event = "invite_created", invite_id = %issued.row.id, by = %caller.user.id);
-        state.mailer.send_invite(&issued.row.email, &issued.token, issued.row.role());
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
     /// A new token and expiry for an open invite; the old token stops working (admin).
     #[graphql(guard = "RequireAdmin")]
     async fn refresh_invite_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Invite> {
-        let state = ctx.state();
-        let issued = state.invites.refresh(&id).await.api()?;
-        // The old link is dead; the person gets the new one.
-        state.mailer.send_invite(&issued.row.email, &issued.token, issued.row.role());
+        let issued = ctx.state().invites.refresh(&id).await.api()?;
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
@@ -148,19 +141,7 @@ impl InviteMutation {
         provider: String,
         input: Json<Value>,
     ) -> ApiResult<AuthResult> {
-        let state = ctx.state();
-        let Some(invite) = state.invites.find_open_by_token(&token).await.api()? else {
-            return Ok(AuthResult::failed(Refusal::InviteInvalid.to_string()));
-        };
-        // The token's hash goes along: a redirect flow started here ends when the invite is
-        // refreshed or deleted before it comes back.
-        let pinned = InviteRef { id: invite.id.clone(), token_hash: invite.token_hash.clone() };
-        let invited = Invited { pinned: &pinned, email: &invite.email };
-        let flow = state.authenticator.accept_invite(&provider, &input.0, &ctx.request().client, invited).await;
-        let result = answer(ctx, &provider, flow)?;
-        if result.success && result.location.is_none() {
-            tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
-        }
-        Ok(result)
+        let flow = ctx.state().authenticator.accept_invite(&token, &provider, &input.0, &ctx.request().client).await;
+        answer(ctx, &provider, flow)
     }
 }

@@ -57,13 +57,10 @@ impl SessionMutation {
     #[graphql(guard = "RequireSession")]
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let current = ctx.require_session().await?;
-        let state = ctx.state();
-        let target = state.sessions.find(&id).await.api()?;
-        let is_admin = current.user.role().is_admin();
-        match target {
-            Some(s) if s.user_id == current.user.id || is_admin => state.sessions.revoke(&s.id).await.api(),
+        match ctx.state().sessions.revoke_as(&current.user, &id).await.api()? {
+            Some(revoked) => Ok(revoked),
             // Someone else's session looks exactly like a missing one: ids are not probed.
-            _ => Err(ApiError::NotFound("Session not found".into()).into()),
+            None => Err(ApiError::NotFound("Session not found".into()).into()),
         }
     }
 
