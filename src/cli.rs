@@ -6,14 +6,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::auth::email::Email;
 use crate::auth::{Hasher, password};
 use crate::config::Config;
 use crate::db::models::auth_users::{self, NewAuthUser};
 use crate::db::models::users::{self, NewUser};
 use crate::db::{self, Db, DbError};
-use crate::server::{self, AppState};
-use crate::users::Role;
+use crate::domain::Email;
+use crate::domain::Role;
+use crate::server;
+use crate::state::AppState;
 
 #[derive(Parser)]
 #[command(name = "authql", version, about = "A GraphQL authentication server")]

@@ -13,7 +13,7 @@ const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 /// Routes get their own label; anything else is `other`, so clients cannot grow the label
 /// set by asking for random paths.
-pub const ROUTES: [&str; 6] = ["graphql", "graphiql", "healthz", "readyz", "metrics", "other"];
+pub(crate) const ROUTES: [&str; 6] = ["graphql", "graphiql", "healthz", "readyz", "metrics", "other"];
 
 pub struct Metrics {
     /// (route index, status) → count.
@@ -46,7 +46,7 @@ impl Default for Metrics {
     }
 }
 
-pub fn route_label(path: &str) -> usize {
+pub(crate) fn route_label(path: &str) -> usize {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     ROUTES.iter().position(|r| *r == first).unwrap_or(ROUTES.len() - 1)
 }

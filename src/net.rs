@@ -86,7 +86,7 @@ fn parse_hop(item: &str) -> Option<IpAddr> {
 ///
 /// A hop that cannot be read ends the walk at the last address we could trust: nothing to
 /// its left was written by a machine we run.
-pub fn client_address<'a>(
+pub(crate) fn client_address<'a>(
     peer: Option<IpAddr>,
     forwarded_for: impl IntoIterator<Item = &'a str>,
     trusted: &[IpNet],

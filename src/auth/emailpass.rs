@@ -6,26 +6,28 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
-use crate::auth::provider::{AuthRequest, ClientInfo, Identity, Outcome, Provider};
+use crate::auth::provider::{AuthRequest, ChangeError, Identity, Outcome, Provider};
 use crate::auth::throttle::{self, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
+use crate::domain::ClientInfo;
+use crate::domain::Email;
 
-pub const NAME: &str = "emailpass";
-pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+pub(crate) const NAME: &str = "emailpass";
+pub(crate) const INVALID_CREDENTIALS: &str = "Invalid email or password";
 const EMAIL_NOT_A_STRING: &str = "Email should be a string";
+const NOT_THE_INVITED_EMAIL: &str = "Email does not match the invite";
 
-pub struct EmailPass {
+pub(crate) struct EmailPass {
     db: Db,
     hasher: Hasher,
     throttle: Throttle,
 }
 
 impl EmailPass {
-    pub fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
+    pub(crate) fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
         EmailPass { db, hasher, throttle }
     }
 
@@ -168,7 +170,7 @@ fn parse_credentials(input: &Value) -> Result<(Email, SecretString), String> {
 }
 
 /// Reads a new password from `input[field]` and applies the policy.
-pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, PolicyError> {
+pub(crate) fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, PolicyError> {
     let password = password::from_input(input.get(field))?;
     password::check_new(&password)?;
     Ok(password)
@@ -176,6 +178,24 @@ pub fn parse_new_password(input: &Value, field: &str) -> Result<SecretString, Po
 
 #[async_trait]
 impl Provider for EmailPass {
+    /// The invite was sent to one address and is not transferable: a given e-mail must be
+    /// that one, and a missing one is filled in with it.
+    fn invited_input(&self, input: &Value, invited: &str) -> Result<Value, String> {
+        let mut input = input.clone();
+        if let Value::Object(map) = &mut input {
+            match map.get("email") {
+                Some(Value::String(given)) if Email::parse(given).is_some_and(|e| e.as_str() != invited) => {
+                    return Err(NOT_THE_INVITED_EMAIL.into());
+                }
+                Some(Value::String(_)) => {}
+                _ => {
+                    map.insert("email".into(), Value::String(invited.to_string()));
+                }
+            }
+        }
+        Ok(input)
+    }
+
     fn name(&self) -> &str {
         NAME
     }
@@ -196,44 +216,39 @@ impl Provider for EmailPass {
         }
     }
 
-    async fn update(
-        &self,
-        identity: &AuthUserRow,
-        input: &Value,
-        client: &ClientInfo,
-    ) -> Result<Result<(), String>, AuthError> {
+    async fn update(&self, identity: &AuthUserRow, input: &Value, client: &ClientInfo) -> Result<(), ChangeError> {
         let current = match password::from_input(input.get("currentPassword")) {
             Ok(p) => p,
-            Err(_) => return Ok(Err("Current password should be a string".into())),
+            Err(_) => return Err(ChangeError::Refused("Current password should be a string".into())),
         };
         let new = match parse_new_password(input, "password") {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(ChangeError::Refused(e.to_string())),
         };
         let keys = self.throttle.password_check(NAME, &identity.entity_id, client.ip.as_deref());
         if !self.checked(&keys, Some(identity), &current).await? {
-            return Ok(Err("Current password is incorrect".into()));
+            return Err(ChangeError::Refused("Current password is incorrect".into()));
         }
         if new.expose_secret() == current.expose_secret() {
-            return Ok(Err("New password must differ from the current one".into()));
+            return Err(ChangeError::Refused("New password must differ from the current one".into()));
         }
-        let hash = self.hasher.hash(&new).await?;
+        let hash = self.hasher.hash(&new).await.map_err(AuthError::from)?;
         self.store_hash(&identity.id, &hash).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn reset_entity(&self, entity_id: &str) -> Result<String, String> {
         Email::parse(entity_id).map(|e| e.as_str().to_string()).ok_or_else(|| EMAIL_NOT_A_STRING.to_string())
     }
 
-    async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<Result<(), String>, AuthError> {
+    async fn reset(&self, identity: &AuthUserRow, input: &Value) -> Result<(), ChangeError> {
         let new = match parse_new_password(input, "password") {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(ChangeError::Refused(e.to_string())),
         };
-        let hash = self.hasher.hash(&new).await?;
+        let hash = self.hasher.hash(&new).await.map_err(AuthError::from)?;
         self.store_hash(&identity.id, &hash).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 }
 

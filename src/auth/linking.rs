@@ -3,11 +3,11 @@
 //! here, with the attack it stops, so it can be read and tested on its own.
 
 use crate::config::SignupPolicy;
-use crate::users::Role;
+use crate::domain::Role;
 
 /// The user who already holds the identity's e-mail address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmailOwner {
+pub(crate) struct EmailOwner {
     pub user_id: String,
     pub email_verified: bool,
     /// The providers the owner can sign in with, sorted.
@@ -16,7 +16,7 @@ pub struct EmailOwner {
 
 /// What is known when the decision is made.
 #[derive(Clone, Debug)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// The identity exists and is linked to this (live) user.
     pub linked_user: Option<String>,
     /// The provider proved the person controls the e-mail (google's `email_verified`).
@@ -26,16 +26,19 @@ pub struct Facts {
     pub policy: SignupPolicy,
     /// A valid invite being accepted, with the live user (if any) already holding its e-mail.
     pub invite: Option<InviteFacts>,
+    /// The identity is new and should carry a secret (a password), but the provider set
+    /// none: told that [`may_sign_up`] said no, it spent the time of a check instead.
+    pub secret_withheld: bool,
 }
 
 #[derive(Clone, Debug)]
-pub struct InviteFacts {
+pub(crate) struct InviteFacts {
     pub role: Role,
     pub email_taken: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     SignIn {
         user_id: String,
     },
@@ -55,7 +58,7 @@ pub enum Decision {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("Sign-up is closed")]
     SignupClosed,
     #[error("Sign-up is by invitation only")]
@@ -68,7 +71,27 @@ pub enum Refusal {
     IdentityTaken,
 }
 
-pub fn decide(f: &Facts) -> Decision {
+/// Whether the sign-up policy could let a new identity in: providers are told before they
+/// look, so that one which would be refused anyway hashes no new secret.
+pub(crate) fn may_sign_up(policy: SignupPolicy, with_invite: bool) -> bool {
+    match policy {
+        SignupPolicy::Open => true,
+        SignupPolicy::Invite => with_invite,
+        SignupPolicy::Closed => false,
+    }
+}
+
+pub(crate) fn decide(f: &Facts) -> Decision {
+    match decide_ignoring_secret(f) {
+        // Never create an identity nobody can prove.
+        Decision::CreateUser { .. } if f.secret_withheld => {
+            Decision::Refuse(if f.policy == SignupPolicy::Closed { Refusal::SignupClosed } else { Refusal::InviteOnly })
+        }
+        decision => decision,
+    }
+}
+
+fn decide_ignoring_secret(f: &Facts) -> Decision {
     if let Some(user_id) = &f.linked_user {
         // An invite is for a new person; an identity that already has an account cannot
         // use it to become someone else.
@@ -112,6 +135,7 @@ mod tests {
             email_owner: None,
             policy: SignupPolicy::Open,
             invite: None,
+            secret_withheld: false,
         }
     }
 
@@ -213,5 +237,24 @@ mod tests {
             ..facts()
         };
         assert!(matches!(decide(&f), Decision::Link { .. }));
+    }
+
+    #[test]
+    fn a_new_identity_without_its_secret_is_never_created() {
+        let f = Facts { secret_withheld: true, ..facts() };
+        assert_eq!(decide(&f), Decision::Refuse(Refusal::InviteOnly));
+        let f = Facts {
+            secret_withheld: true,
+            invite: Some(InviteFacts { role: Role::Member, email_taken: false }),
+            ..facts()
+        };
+        assert_eq!(decide(&f), Decision::Refuse(Refusal::InviteOnly));
+    }
+
+    #[test]
+    fn the_policy_says_who_may_sign_up() {
+        assert!(may_sign_up(SignupPolicy::Open, false));
+        assert!(!may_sign_up(SignupPolicy::Invite, false) && may_sign_up(SignupPolicy::Invite, true));
+        assert!(!may_sign_up(SignupPolicy::Closed, true));
     }
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 /// No call to an identity provider may hold a sign-in longer than this.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Discovery documents and key sets are a few KiB; anything far larger is not one.
 const MAX_BODY: usize = 1024 * 1024;
 
 /// Builds the shared client. Redirects are not followed: a token endpoint that redirects
 /// could otherwise send the code and client secret somewhere else.
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+pub(crate) fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -23,7 +23,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error("unreachable: {0}")]
     Unreachable(reqwest::Error),
     #[error("answered HTTP {0}")]
@@ -35,13 +35,13 @@ pub enum FetchError {
 }
 
 /// GETs `url` and parses its JSON body.
-pub async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, FetchError> {
+pub(crate) async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, FetchError> {
     send_json(http.get(url).header("accept", "application/json")).await
 }
 
 /// Sends `request` (built on the shared client, so under its timeouts) and parses its JSON
 /// body, read up to a bound; any status but 2xx is an error.
-pub async fn send_json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, FetchError> {
+pub(crate) async fn send_json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, FetchError> {
     let unreachable = |e: reqwest::Error| FetchError::Unreachable(e.without_url());
     let mut resp = request.send().await.map_err(unreachable)?;
     if !resp.status().is_success() {

@@ -6,15 +6,15 @@ use std::sync::LazyLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub const MIN_CHARS: usize = 8;
-pub const MAX_CHARS: usize = 128;
+pub(crate) const MIN_CHARS: usize = 8;
+pub(crate) const MAX_CHARS: usize = 128;
 
 /// Lower-cased, one a line; see data/README.md for where it comes from.
 static COMMON: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| include_str!("../../data/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect());
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
+pub(crate) enum PolicyError {
     #[error("Password should be a string")]
     NotAString,
     #[error("Password must be at least 8 characters")]
@@ -27,7 +27,7 @@ pub enum PolicyError {
 
 /// Reads a password out of a provider input value, with the messages clients know.
 /// Only the type is checked here: the policy applies to new passwords ([`check_new`]).
-pub fn from_input(value: Option<&serde_json::Value>) -> Result<SecretString, PolicyError> {
+pub(crate) fn from_input(value: Option<&serde_json::Value>) -> Result<SecretString, PolicyError> {
     match value {
         Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(SecretString::from(s.clone())),
         _ => Err(PolicyError::NotAString),
@@ -35,7 +35,7 @@ pub fn from_input(value: Option<&serde_json::Value>) -> Result<SecretString, Pol
 }
 
 /// The rule for a password being set (sign-up, change, reset).
-pub fn check_new(password: &SecretString) -> Result<(), PolicyError> {
+pub(crate) fn check_new(password: &SecretString) -> Result<(), PolicyError> {
     let p = password.expose_secret();
     let chars = p.chars().count();
     if chars < MIN_CHARS {
@@ -52,7 +52,7 @@ pub fn check_new(password: &SecretString) -> Result<(), PolicyError> {
 
 /// Whether a password being presented could ever have been stored (no hashing otherwise:
 /// a 10 MB "password" must not cost 10 MB of argon2 input).
-pub fn within_limits(password: &SecretString) -> bool {
+pub(crate) fn within_limits(password: &SecretString) -> bool {
     password.expose_secret().chars().count() <= MAX_CHARS
 }
 

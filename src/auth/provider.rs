@@ -6,18 +6,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
-use crate::auth::flow::{BindingCookie, ClientBinding};
 use crate::db::models::auth_users::AuthUserRow;
-
-/// Who is asking (for throttling, audit and the session list), and the flows it may finish.
-#[derive(Clone, Debug, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// The binding cookie the request presented, and the one flows it starts get.
-    pub flow_binding: ClientBinding,
-}
+use crate::domain::{BindingCookie, ClientInfo, Email};
 
 /// The invite a flow runs under: which one, and the hash of the token it was presented
 /// with. The token is part of it so that a refreshed (old token) or deleted invite ends
@@ -71,6 +61,16 @@ pub struct Redirect {
     pub binding: BindingCookie,
 }
 
+/// Why a credentials change (update or reset) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The provider turned the input down; the reason is for people.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
 pub enum Outcome {
     Authenticated(Box<Identity>),
     /// Send the browser elsewhere; no session yet.
@@ -86,6 +86,13 @@ pub trait Provider: Send + Sync {
 
     async fn authenticate(&self, req: &AuthRequest<'_>) -> Result<Outcome, AuthError>;
 
+    /// Fits `input` to an invite sent to `invited` before `authenticate` runs under it;
+    /// `Err` with a reason for people when the input is for someone else. By default the
+    /// input stands as it is.
+    fn invited_input(&self, input: &Value, _invited: &str) -> Result<Value, String> {
+        Ok(input.clone())
+    }
+
     /// Completes a redirect flow (OAuth providers).
     async fn validate_callback(&self, _req: &AuthRequest<'_>) -> Result<Outcome, AuthError> {
         Ok(Outcome::Failed(format!("The {} provider has no callback", self.name())))
@@ -93,13 +100,8 @@ pub trait Provider: Send + Sync {
 
     /// Changes the identity's credentials (e.g. a password), given the current ones; `client`
     /// is who asks (checks of the current ones are throttled per address too).
-    async fn update(
-        &self,
-        _identity: &AuthUserRow,
-        _input: &Value,
-        _client: &ClientInfo,
-    ) -> Result<Result<(), String>, AuthError> {
-        Ok(Err(format!("The {} provider has nothing to update", self.name())))
+    async fn update(&self, _identity: &AuthUserRow, _input: &Value, _client: &ClientInfo) -> Result<(), ChangeError> {
+        Err(ChangeError::Refused(format!("The {} provider has nothing to update", self.name())))
     }
 
     /// The identity key a reset link may be mailed for, normalized as the provider stores
@@ -111,7 +113,7 @@ pub trait Provider: Send + Sync {
     }
 
     /// Sets new credentials after a reset link was followed (no current ones needed).
-    async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<Result<(), String>, AuthError> {
-        Ok(Err(format!("The {} provider cannot reset credentials", self.name())))
+    async fn reset(&self, _identity: &AuthUserRow, _input: &Value) -> Result<(), ChangeError> {
+        Err(ChangeError::Refused(format!("The {} provider cannot reset credentials", self.name())))
     }
 }

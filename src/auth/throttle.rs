@@ -1,7 +1,7 @@
 //! Attempts counted in the database, so the limits hold across every instance: password
 //! checks per account (`throttle_account_max`) and per client address (`throttle_ip_max`)
 //! in `throttle_window`, new accounts per address (`signup_max_per_address` an hour), and
-//! the mail rations of [`crate::mail_tokens`]. A limit is a [`Key`]: a scope, a subject in
+//! the mail rations of [`crate::accounts::one_time_tokens`]. A limit is a [`Key`]: a scope, a subject in
 //! it, at most `max` attempts within `window`.
 //!
 //! **Reserve, then check.** [`Throttle::reserve`] counts and writes the attempt in one
@@ -23,9 +23,7 @@
 //! Keys are locked in ascending lock id, so transactions that share some keys cannot
 //! deadlock; a hash collision only makes two subjects take turns.
 
-use std::time::Duration;
-
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::RunQueryDsl;
 use sha2::{Digest, Sha256};
 
@@ -39,11 +37,11 @@ const ADDRESS: &str = "ip";
 const SIGNUP: &str = "signup";
 
 /// Sign-ups are rationed per hour, whatever the throttle window.
-pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+pub(crate) const SIGNUP_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 /// The name attempts on one identity are counted under. Sign-in, password change and reset
 /// must all use this one, or a reset would not clear the count sign-in keeps.
-pub fn account_key(provider: &str, entity_id: &str) -> String {
+pub(crate) fn account_key(provider: &str, entity_id: &str) -> String {
     format!("{provider}:{entity_id}")
 }
 
@@ -53,14 +51,14 @@ pub struct Key {
     scope: &'static str,
     subject: String,
     max: u32,
-    window: Duration,
+    window: TimeDelta,
     /// A success forgives the failures before it (an account), instead of only giving its
     /// own attempt back (an address: one good password must not wipe a guesser's count).
     forgiven_by_success: bool,
 }
 
 impl Key {
-    pub fn new(scope: &'static str, subject: impl Into<String>, max: u32, window: Duration) -> Key {
+    pub fn new(scope: &'static str, subject: impl Into<String>, max: u32, window: TimeDelta) -> Key {
         Key { scope, subject: subject.into(), max, window, forgiven_by_success: false }
     }
 
@@ -70,8 +68,8 @@ impl Key {
         self
     }
 
-    fn window(&self) -> chrono::Duration {
-        chrono_window(self.window)
+    fn window(&self) -> TimeDelta {
+        self.window
     }
 
     /// The PostgreSQL advisory lock that serializes reservations on this key.
@@ -169,13 +167,13 @@ impl Throttle {
 
     /// Forgets attempts older than every window (run now and then).
     pub async fn prune(&self) -> Result<usize, DbError> {
-        let longest = chrono_window(self.limits.window.max(SIGNUP_WINDOW));
+        let longest = self.limits.window.max(SIGNUP_WINDOW);
         self.db.write(move |conn| attempts::delete_older_than(conn, db::now() - longest)).await
     }
 }
 
 /// What [`reserve_in`] wrote: one attempt per key, all at `at`.
-pub struct Reserved {
+pub(crate) struct Reserved {
     pub at: NaiveDateTime,
     pub ids: Vec<String>,
 }
@@ -183,7 +181,7 @@ pub struct Reserved {
 /// Counts one attempt on every key inside the caller's write transaction, or none when any
 /// key is at its limit. The transaction holds the keys' locks (PostgreSQL) until it ends,
 /// so whatever else it writes is decided under the same count.
-pub fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
+pub(crate) fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
     lock(conn, keys)?;
     // Taken after the locks: a reservation's time is never older than one it waited for.
     let now = db::now();
@@ -241,10 +239,6 @@ fn deciding_position(count: i64, max: u32) -> Option<i64> {
 fn seconds_until(at: NaiveDateTime, now: NaiveDateTime) -> u64 {
     let millis = (at - now).num_milliseconds().max(0);
     u64::try_from((millis + 999) / 1000).unwrap_or(1).max(1)
-}
-
-fn chrono_window(window: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15))
 }
 
 /// Attempts counted by [`Throttle::reserve`]; say how the attempt ended. Dropped without a
@@ -319,7 +313,7 @@ mod tests {
 
     #[test]
     fn lock_ids_separate_scope_from_subject() {
-        let w = Duration::from_secs(60);
+        let w = TimeDelta::seconds(60);
         let a = Key::new("account", "emailpass:a@b.co", 5, w);
         assert_eq!(a.lock_id(), Key::new("account", "emailpass:a@b.co", 9, w).lock_id(), "the limit is no part of it");
         assert_ne!(a.lock_id(), Key::new("ip", "emailpass:a@b.co", 5, w).lock_id());

@@ -16,9 +16,8 @@ use crate::db::models::auth_users::{self, AuthUserRow, NewAuthUser};
 use crate::db::models::invites;
 use crate::db::models::users::{self, NewUser, UserRow};
 use crate::db::{self, DbConnection, DbError};
-use crate::users::Role;
 
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// The user, the identity, and whether the user was created now.
     Resolved(Box<(UserRow, AuthUserRow, bool)>),
     Refused(String),
@@ -30,7 +29,7 @@ pub enum Resolution {
 }
 
 /// `signup_ration`: the client address's sign-up ration, spent when a new account is made.
-pub fn resolve(
+pub(crate) fn resolve(
     conn: &mut DbConnection,
     identity: &Identity,
     policy: SignupPolicy,
@@ -64,10 +63,9 @@ pub fn resolve(
         None => None,
     };
     let invite_facts = match &invite {
-        Some(inv) => Some(InviteFacts {
-            role: Role::from_db(&inv.role),
-            email_taken: users::find_live_by_email(conn, &inv.email)?.is_some(),
-        }),
+        Some(inv) => {
+            Some(InviteFacts { role: inv.role(), email_taken: users::find_live_by_email(conn, &inv.email)?.is_some() })
+        }
         None => None,
     };
 
@@ -93,6 +91,7 @@ pub fn resolve(
         email_owner,
         policy,
         invite: invite_facts,
+        secret_withheld: current.is_none() && identity.reverify_if_raced && identity.new_provider_metadata.is_none(),
     };
 
     match linking::decide(&facts) {
@@ -117,12 +116,6 @@ pub fn resolve(
             Ok(Resolution::Resolved(Box::new((user, auth_user, false))))
         }
         Decision::CreateUser { role, email_verified, from_invite } => {
-            if current.is_none() && identity.reverify_if_raced && identity.new_provider_metadata.is_none() {
-                // The provider did not set a secret (it knew the policy would refuse):
-                // never create an identity nobody can prove.
-                let refusal = if policy == SignupPolicy::Closed { Refusal::SignupClosed } else { Refusal::InviteOnly };
-                return Ok(Resolution::Refused(refusal.to_string()));
-            }
             // An invite is a ration of its own: an administrator handed out each one.
             if let (Some(ration), false) = (signup_ration, from_invite)
                 && let Err(limited) = throttle::reserve_in(conn, std::slice::from_ref(ration))?

@@ -56,9 +56,3 @@ fn is_connection_lost(message: &str) -> bool {
     ];
     SIGNS.iter().any(|s| message.contains(s))
 }
-
-impl DbError {
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, DbError::Conflict(_))
-    }
-}

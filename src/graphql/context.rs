@@ -4,13 +4,12 @@
 use async_graphql::Context;
 use tokio::sync::OnceCell;
 
-use crate::auth::ClientInfo;
+use crate::accounts::sessions::CurrentSession;
 use crate::db::DbError;
-use crate::graphql::auth::session_cookie;
+use crate::domain::ClientInfo;
+use crate::graphql::cookies;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
-use crate::server::AppState;
-use crate::sessions::CurrentSession;
-use crate::users::Role;
+use crate::state::AppState;
 
 /// A session token as the request presented it.
 #[derive(Clone, Debug)]
@@ -65,10 +64,8 @@ impl ContextExt for Context<'_> {
                 if let Some(current) = &found
                     && current.touched
                     && token.by_cookie
-                    && state.config.session_cookie
                 {
-                    let max_age = state.sessions.cookie_max_age(&current.session);
-                    self.append_http_header("Set-Cookie", session_cookie(state, Some(&token.value), max_age));
+                    cookies::set_session(self, state, &token.value, &current.session);
                 }
                 Ok(found)
             })
@@ -83,6 +80,6 @@ impl ContextExt for Context<'_> {
 
     async fn require_admin(&self) -> ApiResult<&CurrentSession> {
         let current = self.require_session().await?;
-        if Role::from_db(&current.user.role) == Role::Admin { Ok(current) } else { Err(ApiError::Forbidden.into()) }
+        if current.user.role().is_admin() { Ok(current) } else { Err(ApiError::Forbidden.into()) }
     }
 }

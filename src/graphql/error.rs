@@ -100,9 +100,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<crate::users::UserError> for ApiError {
-    fn from(e: crate::users::UserError) -> Self {
-        use crate::users::UserError;
+impl From<crate::accounts::users::UserError> for ApiError {
+    fn from(e: crate::accounts::users::UserError) -> Self {
+        use crate::accounts::users::UserError;
         match e {
             UserError::NotFound => ApiError::NotFound("User not found".into()),
             UserError::LastAdmin => ApiError::Conflict(UserError::LastAdmin.to_string()),
@@ -112,9 +112,9 @@ impl From<crate::users::UserError> for ApiError {
     }
 }
 
-impl From<crate::invites::InviteError> for ApiError {
-    fn from(e: crate::invites::InviteError) -> Self {
-        use crate::invites::InviteError;
+impl From<crate::accounts::invites::InviteError> for ApiError {
+    fn from(e: crate::accounts::invites::InviteError) -> Self {
+        use crate::accounts::invites::InviteError;
         match e {
             InviteError::NotFound => ApiError::NotFound("Invite not found".into()),
             InviteError::Conflict(m) => ApiError::Conflict(m),
@@ -124,9 +124,9 @@ impl From<crate::invites::InviteError> for ApiError {
     }
 }
 
-impl From<crate::passwords::PasswordError> for ApiError {
-    fn from(e: crate::passwords::PasswordError) -> Self {
-        use crate::passwords::PasswordError;
+impl From<crate::accounts::credentials::PasswordError> for ApiError {
+    fn from(e: crate::accounts::credentials::PasswordError) -> Self {
+        use crate::accounts::credentials::PasswordError;
         match e {
             PasswordError::Invalid(m) => ApiError::BadInput(m),
             PasswordError::LinkInvalid => ApiError::BadInput(PasswordError::LinkInvalid.to_string()),
@@ -136,9 +136,9 @@ impl From<crate::passwords::PasswordError> for ApiError {
     }
 }
 
-impl From<crate::verification::VerifyError> for ApiError {
-    fn from(e: crate::verification::VerifyError) -> Self {
-        use crate::verification::VerifyError;
+impl From<crate::accounts::verification::VerifyError> for ApiError {
+    fn from(e: crate::accounts::verification::VerifyError) -> Self {
+        use crate::accounts::verification::VerifyError;
         match e {
             VerifyError::LinkInvalid => ApiError::BadInput(VerifyError::LinkInvalid.to_string()),
             VerifyError::NotYours => ApiError::Forbidden,

@@ -5,7 +5,6 @@ use async_graphql::{Context, Guard, ID};
 
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{ApiError, ApiResult};
-use crate::users::Role;
 
 /// The request carries a live session.
 pub struct RequireSession;
@@ -33,7 +32,7 @@ pub struct SelfOrAdmin<'a> {
 impl Guard for SelfOrAdmin<'_> {
     async fn check(&self, ctx: &Context<'_>) -> ApiResult<()> {
         let current = ctx.require_session().await?;
-        if current.user.id == self.id.as_str() || Role::from_db(&current.user.role) == Role::Admin {
+        if current.user.id == self.id.as_str() || current.user.role().is_admin() {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())

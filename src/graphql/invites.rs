@@ -4,18 +4,15 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::auth::email::Email;
-use crate::auth::linking::Refusal;
-use crate::auth::{InviteRef, Step};
 use crate::db::models::invites::InviteRow;
 use crate::db::to_utc;
-use crate::graphql::auth::run;
+use crate::domain;
+use crate::graphql::auth::answer;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{ApiResult, OrApi};
 use crate::graphql::guards::RequireAdmin;
 use crate::graphql::types::{AuthResult, Role, parse_json};
 use crate::graphql::users::{clamp, page};
-use crate::users;
 
 /// An offer of an account to an e-mail address, with a role.
 #[derive(SimpleObject)]
@@ -43,7 +40,7 @@ impl Invite {
         Invite {
             id: ID(r.id),
             email: r.email,
-            role: users::Role::from_db(&r.role).into(),
+            role: Role::from(domain::Role::from_db(&r.role)),
             accepted: r.accepted,
             expires_at: to_utc(r.expires_at),
             token,
@@ -118,17 +115,13 @@ impl InviteMutation {
             .await
             .api()?;
         tracing::info!(target: "audit", event = "invite_created", invite_id = %issued.row.id, by = %caller.user.id);
-        state.mailer.send_invite(&issued.row.email, &issued.token, users::Role::from_db(&issued.row.role));
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
     /// A new token and expiry for an open invite; the old token stops working (admin).
     #[graphql(guard = "RequireAdmin")]
     async fn refresh_invite_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Invite> {
-        let state = ctx.state();
-        let issued = state.invites.refresh(&id).await.api()?;
-        // The old link is dead; the person gets the new one.
-        state.mailer.send_invite(&issued.row.email, &issued.token, users::Role::from_db(&issued.row.role));
+        let issued = ctx.state().invites.refresh(&id).await.api()?;
         Ok(Invite::from_row(issued.row, Some(issued.token)))
     }
 
@@ -148,30 +141,7 @@ impl InviteMutation {
         provider: String,
         input: Json<Value>,
     ) -> ApiResult<AuthResult> {
-        let state = ctx.state();
-        let Some(invite) = state.invites.find_open_by_token(&token).await.api()? else {
-            return Ok(AuthResult::failed(Refusal::InviteInvalid.to_string()));
-        };
-        let mut input = input.0;
-        if let Value::Object(map) = &mut input {
-            match map.get("email") {
-                // The invite was sent to one address; it is not transferable to another.
-                Some(Value::String(given)) if Email::parse(given).is_some_and(|e| e.as_str() != invite.email) => {
-                    return Ok(AuthResult::failed("Email does not match the invite"));
-                }
-                Some(Value::String(_)) => {}
-                _ => {
-                    map.insert("email".into(), Value::String(invite.email.clone()));
-                }
-            }
-        }
-        // The token's hash goes along: a redirect flow started here ends when the invite is
-        // refreshed or deleted before it comes back.
-        let pinned = InviteRef { id: invite.id.clone(), token_hash: invite.token_hash.clone() };
-        let result = run(ctx, &provider, Step::Authenticate, &input, Some(&pinned)).await?;
-        if result.success && result.location.is_none() {
-            tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
-        }
-        Ok(result)
+        let flow = ctx.state().authenticator.accept_invite(&token, &provider, &input.0, &ctx.request().client).await;
+        answer(ctx, &provider, flow)
     }
 }

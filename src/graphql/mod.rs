@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod cookies;
 pub mod error;
 pub mod guards;
 pub mod invites;
@@ -17,7 +18,7 @@ pub mod verification;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Reads: the caller, their sessions, users and invites, the provider registry.
 #[derive(MergedObject, Default)]

@@ -1,15 +1,12 @@
 //! The caller's sessions: me, session, sessions, logout and revocation.
 
-use std::time::Duration;
-
 use async_graphql::{Context, ID, Object};
 
-use crate::graphql::auth::session_cookie;
 use crate::graphql::context::ContextExt;
+use crate::graphql::cookies;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
 use crate::graphql::guards::RequireSession;
 use crate::graphql::types::{Session, User};
-use crate::users::Role;
 
 #[derive(Default)]
 pub struct SessionQuery;
@@ -46,9 +43,7 @@ impl SessionMutation {
         // Looked up first: a lookup that slides the session sends a refreshed cookie, and
         // the clearing one must come after it to be the one the browser keeps.
         let current = ctx.current_session().await?;
-        if state.config.session_cookie {
-            ctx.append_http_header("Set-Cookie", session_cookie(state, None, Duration::ZERO));
-        }
+        cookies::clear_session(ctx, state);
         match current {
             Some(current) => {
                 tracing::info!(target: "audit", event = "logout", user_id = %current.user.id, session_id = %current.session.id);
@@ -62,13 +57,10 @@ impl SessionMutation {
     #[graphql(guard = "RequireSession")]
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let current = ctx.require_session().await?;
-        let state = ctx.state();
-        let target = state.sessions.find(&id).await.api()?;
-        let is_admin = Role::from_db(&current.user.role) == Role::Admin;
-        match target {
-            Some(s) if s.user_id == current.user.id || is_admin => state.sessions.revoke(&s.id).await.api(),
+        match ctx.state().sessions.revoke_as(&current.user, &id).await.api()? {
+            Some(revoked) => Ok(revoked),
             // Someone else's session looks exactly like a missing one: ids are not probed.
-            _ => Err(ApiError::NotFound("Session not found".into()).into()),
+            None => Err(ApiError::NotFound("Session not found".into()).into()),
         }
     }
 
@@ -77,9 +69,7 @@ impl SessionMutation {
     async fn revoke_all_sessions(&self, ctx: &Context<'_>) -> ApiResult<i32> {
         let current = ctx.require_session().await?;
         let state = ctx.state();
-        if state.config.session_cookie {
-            ctx.append_http_header("Set-Cookie", session_cookie(state, None, Duration::ZERO));
-        }
+        cookies::clear_session(ctx, state);
         let n = state.sessions.revoke_all(&current.user.id).await.api()?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }

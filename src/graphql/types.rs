@@ -10,9 +10,9 @@ use crate::db::models::auth_users::AuthUserRow;
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::UserRow;
 use crate::db::to_utc;
+use crate::domain;
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::{AuthUsersOfUser, StoreLoader};
-use crate::users;
 
 /// What a user may do: ADMIN manages users and invites; MEMBER manages themself.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -23,20 +23,20 @@ pub enum Role {
     Member,
 }
 
-impl From<users::Role> for Role {
-    fn from(r: users::Role) -> Self {
+impl From<domain::Role> for Role {
+    fn from(r: domain::Role) -> Self {
         match r {
-            users::Role::Admin => Role::Admin,
-            users::Role::Member => Role::Member,
+            domain::Role::Admin => Role::Admin,
+            domain::Role::Member => Role::Member,
         }
     }
 }
 
-impl From<Role> for users::Role {
+impl From<Role> for domain::Role {
     fn from(r: Role) -> Self {
         match r {
-            Role::Admin => users::Role::Admin,
-            Role::Member => users::Role::Member,
+            Role::Admin => domain::Role::Admin,
+            Role::Member => domain::Role::Member,
         }
     }
 }
@@ -93,7 +93,7 @@ impl From<UserRow> for User {
             first_name: u.first_name,
             last_name: u.last_name,
             avatar_url: u.avatar_url,
-            role: users::Role::from_db(&u.role).into(),
+            role: Role::from(domain::Role::from_db(&u.role)),
             email_verified: u.email_verified,
             metadata: parse_json(u.metadata.as_deref()),
             created_at: to_utc(u.created_at),

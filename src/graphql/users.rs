@@ -3,13 +3,14 @@
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use serde_json::Value;
 
-use crate::auth::email::Email;
+use crate::accounts::users::ProfileUpdate;
 use crate::db::models::users::UserQuery;
+use crate::domain;
+use crate::domain::Email;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::{ApiError, ApiResult, OrApi};
 use crate::graphql::guards::{RequireAdmin, SelfOrAdmin};
 use crate::graphql::types::{Role, User};
-use crate::users::{self, ProfileUpdate};
 
 pub const MAX_TAKE: i32 = 100;
 
@@ -96,7 +97,7 @@ impl UserQueryRoot {
         let query = UserQuery {
             email,
             q: filter.q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()),
-            role: filter.role.map(|r| users::Role::from(r).as_db()),
+            role: filter.role.map(|r| domain::Role::from(r).as_db()),
         };
         let (rows, total) = ctx.state().users.list(query, skip, take).await.api()?;
         Ok(UserList { nodes: rows.into_iter().map(User::from).collect(), total_count: clamp(total) })
@@ -116,7 +117,7 @@ impl UserMutation {
     #[graphql(guard = "SelfOrAdmin { id: &id }")]
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> ApiResult<User> {
         let caller = ctx.require_session().await?;
-        let is_admin = users::Role::from_db(&caller.user.role) == users::Role::Admin;
+        let is_admin = caller.user.role().is_admin();
         if input.role.is_some() && !is_admin {
             return Err(ApiError::Forbidden.into());
         }
@@ -125,7 +126,7 @@ impl UserMutation {
             last_name: maybe(input.last_name, |s| s),
             avatar_url: maybe(input.avatar_url, |s| s),
             metadata: maybe(input.metadata, |j| j.0),
-            role: input.role.map(users::Role::from),
+            role: input.role.map(domain::Role::from),
         };
         let row = ctx.state().users.update(&id, update).await.api()?;
         Ok(User::from(row))

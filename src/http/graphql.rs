@@ -46,7 +46,7 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
 use crate::graphql::limits::{Budget, LimitError};
 use crate::http::credentials;
-use crate::server::AppState;
+use crate::state::AppState;
 use media::MediaType;
 use wire::Refusal;
 

@@ -2,16 +2,16 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// 200 while the process runs.
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 /// 200 when the database answers, 503 otherwise (asked anew each time, so it recovers
 /// with the database and no restart).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.db.ping().await {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {

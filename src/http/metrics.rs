@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, web};
 
 use crate::metrics::Snapshot;
-use crate::server::AppState;
+use crate::state::AppState;
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool_state();
     // Counted at scrape time; a scrape while the database is away still answers.
     let active_sessions = state.sessions.count_active().await.ok();

@@ -7,16 +7,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, web};
 use tracing::Instrument;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The id of the request being served, for handlers that log.
-#[derive(Clone)]
-pub struct RequestId(pub String);
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A client-supplied id is kept only if it cannot smuggle anything into logs.
 fn accepted_id(value: Option<&HeaderValue>) -> Option<String> {
@@ -25,13 +21,12 @@ fn accepted_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-pub async fn around(
+pub(crate) async fn around(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let id = accepted_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let path = req.path().to_string();
     let method = req.method().clone();

@@ -1,12 +1,12 @@
 //! actix glue only: routes, credentials, health, the playground and the web app.
 
-pub mod credentials;
-pub mod graphiql;
+pub(crate) mod credentials;
+pub(crate) mod graphiql;
 pub mod graphql;
-pub mod health;
-pub mod metrics;
-pub mod middleware;
-pub mod web_ui;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod middleware;
+pub(crate) mod web_ui;
 
 use actix_web::web;
 
@@ -18,7 +18,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Cross-origin access: only the origins in `AUTHQL_CORS_ORIGINS`, with credentials.
 /// Requests from other origins are not refused here (same-origin pages send `Origin` too);
 /// they just get no CORS headers, so browsers keep their answers from the page.
-pub fn cors(config: &crate::config::Config) -> actix_cors::Cors {
+pub(crate) fn cors(config: &crate::config::Config) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST"])
         .allowed_headers([
@@ -36,7 +36,7 @@ pub fn cors(config: &crate::config::Config) -> actix_cors::Cors {
     cors
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
         .service(
             web::resource("/graphql")

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 /// (`AUTHQL_APP_URL/reset-password?token=...`), and google sends people back to
 /// `/auth/callback`. Any other path stays a 404: a typo in an API URL should not get a
 /// 200 with HTML.
-pub const PAGES: &[&str] = &["/", "/auth/callback", "/invite", "/reset-password", "/verify-email"];
+pub(crate) const PAGES: &[&str] = &["/", "/auth/callback", "/invite", "/reset-password", "/verify-email"];
 
 const INDEX: &str = include_str!("../../examples/web/index.html");
 
@@ -23,10 +23,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 /// Everything comes from this origin and nothing runs inline, so an injected `<script>` or
 /// `style=` has no effect; `connect-src 'self'` keeps the session's requests on /graphql here.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     for page in PAGES {
         cfg.route(page, web::get().to(index));
     }

@@ -7,19 +7,19 @@
 //! full the message is dropped with a warning. The token in a link is never logged, except
 //! in the development mode without `AUTHQL_SMTP_URL`, where the log is the mailbox.
 
-pub mod delivery;
-pub mod templates;
+pub(crate) mod delivery;
+pub(crate) mod templates;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use chrono::TimeDelta;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use secrecy::ExposeSecret;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::Config;
-use crate::users::Role;
+use crate::domain::Role;
 use delivery::{Outgoing, RetryPolicy, Transport};
 use templates::Letter;
 
@@ -30,7 +30,7 @@ pub enum MailError {
 }
 
 /// Messages allowed to wait for delivery; past that, new ones are dropped.
-pub const QUEUE_CAPACITY: usize = 1024;
+pub(crate) const QUEUE_CAPACITY: usize = 1024;
 /// Messages being delivered (or waiting to retry) at once.
 const CONCURRENT_DELIVERIES: usize = 4;
 
@@ -107,8 +107,8 @@ impl Mailer {
     }
 
     /// Mails a password reset link, `AUTHQL_APP_URL/reset-password?token=...`.
-    pub fn send_password_reset(&self, to: &str, token: &str, valid_for: Duration) -> bool {
-        let minutes = valid_for.as_secs().div_ceil(60).max(1);
+    pub fn send_password_reset(&self, to: &str, token: &str, valid_for: TimeDelta) -> bool {
+        let minutes = u64::try_from(valid_for.num_seconds()).unwrap_or(0).div_ceil(60).max(1);
         self.enqueue(to, templates::password_reset(&self.inner.app_url, token, minutes))
     }
 
@@ -182,7 +182,7 @@ mod tests {
     fn a_full_queue_drops_instead_of_waiting() {
         let m = mailer(2);
         assert!(m.send_email_verification("a@example.com", "t1"));
-        assert!(m.send_password_reset("b@example.com", "t2", Duration::from_secs(900)));
+        assert!(m.send_password_reset("b@example.com", "t2", TimeDelta::minutes(15)));
         assert!(!m.send_invite("c@example.com", "t3", Role::Member));
     }
 

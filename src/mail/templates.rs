@@ -1,7 +1,7 @@
 //! The words of each e-mail, in plain text and HTML. Every message carries exactly one link,
 //! built on `AUTHQL_APP_URL`; the token in it is the only secret.
 
-use crate::users::Role;
+use crate::domain::Role;
 
 /// One composed message, before it gets a sender and a recipient.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,11 +23,11 @@ impl std::fmt::Debug for Letter {
 }
 
 /// `{app_url}{path}?token={token}`. Tokens are base64url, so they need no escaping.
-pub fn link(app_url: &str, path: &str, token: &str) -> String {
+pub(crate) fn link(app_url: &str, path: &str, token: &str) -> String {
     format!("{}{path}?token={token}", app_url.trim_end_matches('/'))
 }
 
-pub fn invite(app_url: &str, token: &str, role: Role) -> Letter {
+pub(crate) fn invite(app_url: &str, token: &str, role: Role) -> Letter {
     let link = link(app_url, "/invite", token);
     let role = match role {
         Role::Admin => "an administrator",
@@ -42,7 +42,7 @@ pub fn invite(app_url: &str, token: &str, role: Role) -> Letter {
     )
 }
 
-pub fn password_reset(app_url: &str, token: &str, valid_for_minutes: u64) -> Letter {
+pub(crate) fn password_reset(app_url: &str, token: &str, valid_for_minutes: u64) -> Letter {
     let link = link(app_url, "/reset-password", token);
     letter(
         "password_reset",
@@ -59,7 +59,7 @@ pub fn password_reset(app_url: &str, token: &str, valid_for_minutes: u64) -> Let
     )
 }
 
-pub fn email_verification(app_url: &str, token: &str) -> Letter {
+pub(crate) fn email_verification(app_url: &str, token: &str) -> Letter {
     let link = link(app_url, "/verify-email", token);
     letter(
         "email_verification",

@@ -1,17 +1,66 @@
 //! The test harness: the real app (the same `server::run` that `authql serve` uses) on a
 //! free port, against a fresh SQLite file or a fresh PostgreSQL schema, spoken to over HTTP.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use authql::config::Config;
-use authql::server::{self, AppState};
+use authql::server;
+use authql::state::AppState;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::smtp::SmtpSink;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The one log subscriber of the test binary (it is process-wide), installed by the first
+/// app a test spawns. It keeps what the server logs under `authql::mail` (returned here,
+/// for the mail tests, which find their own lines by a unique address) and, as zero2prod
+/// does, prints the server's logs when `TEST_LOG` is set: `TEST_LOG=1` for `info`, or a
+/// filter such as `TEST_LOG=authql=debug`. Quiet by default.
+pub fn server_log() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let kept = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .with_filter(EnvFilter::new("authql::mail=info"));
+        let shown = std::env::var("TEST_LOG").ok().map(|filter| {
+            let filter =
+                if filter.is_empty() || filter == "1" || filter == "true" { "info".to_string() } else { filter };
+            tracing_subscriber::fmt::layer().with_writer(std::io::stdout).with_filter(EnvFilter::new(filter))
+        });
+        tracing_subscriber::registry()
+            .with(kept)
+            .with(shown)
+            .try_init()
+            .expect("no other global subscriber in the test binary");
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -123,6 +172,7 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb, db_url: String, config: Config) -> TestApp {
+        server_log();
         let state = tokio::task::spawn_blocking(move || AppState::build(config))
             .await
             .expect("join")
@@ -290,4 +340,45 @@ impl ServerProcess {
         }
         req.send().await.expect("answer").json().await.expect("JSON")
     }
+}
+
+pub const REQUEST_RESET: &str =
+    "mutation($p: String!, $e: String!) { requestPasswordReset(provider: $p, entityId: $e) }";
+pub const RESET: &str = "mutation($t: String!, $i: JSON!) { resetPassword(token: $t, input: $i) }";
+pub const UPDATE_PROVIDER: &str = "mutation($p: String!, $i: JSON!) { updateProvider(provider: $p, input: $i) }";
+
+/// Where the links in mails of [`app_with_mail`] point, and whom they come from.
+pub const APP_URL: &str = "https://app.example";
+pub const MAIL_FROM: &str = "noreply@authql.example";
+
+/// The app, mailing through a fresh SMTP sink.
+pub async fn app_with_mail(backend: Backend) -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[("AUTHQL_SMTP_URL", &sink.url()), ("AUTHQL_APP_URL", APP_URL), ("AUTHQL_MAIL_FROM", MAIL_FROM)],
+    )
+    .await;
+    (app, sink)
+}
+
+pub async fn request_reset(app: &TestApp, entity_id: &str) -> Value {
+    app.gql(REQUEST_RESET, json!({ "p": "emailpass", "e": entity_id })).await
+}
+
+pub async fn reset(app: &TestApp, token: &str, password: &str) -> Value {
+    app.gql(RESET, json!({ "t": token, "i": { "password": password } })).await
+}
+
+/// `acceptInvite` with emailpass; returns the AuthResult.
+pub async fn accept(app: &TestApp, token: &str, input: Value) -> Value {
+    let body = app
+        .gql(
+            r#"mutation($t: String!, $i: JSON!) { acceptInvite(token: $t, provider: "emailpass", input: $i) {
+                success error session { token } user { id email role emailVerified } } }"#,
+            json!({ "t": token, "i": input }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["acceptInvite"].clone()
 }

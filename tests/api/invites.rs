@@ -3,8 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{Backend, TestApp, error_code};
-use crate::users::accept;
+use crate::helpers::{Backend, TestApp, accept, error_code};
 
 const CREATE: &str = r#"mutation($input: CreateInviteInput!) {
   createInvite(input: $input) { id email role accepted expiresAt token metadata createdAt }
@@ -179,16 +178,16 @@ async fn closed_policy_refuses_even_invites(backend: Backend) {
 both!(closed_policy_refuses_even_invites);
 
 async fn invite_mail_carries_a_working_link_and_refresh_mails_a_new_one(backend: Backend) {
-    let (app, sink) = crate::passwords::app_with_mail(backend).await;
+    let (app, sink) = crate::helpers::app_with_mail(backend).await;
     let (admin, _) = app.admin("boss@example.com").await;
     let body = create(&app, &admin, json!({ "email": "fern@example.com", "role": "ADMIN" })).await;
     let id = body["data"]["createInvite"]["id"].clone();
     let mail = sink.wait_for_nth(1, "fern@example.com").await;
-    let first = mail.token(crate::passwords::APP_URL, "/invite");
+    let first = mail.token(crate::helpers::APP_URL, "/invite");
     assert_eq!(first, body["data"]["createInvite"]["token"].as_str().unwrap(), "the mailed link is the invite's token");
 
     app.gql_as(&admin, "mutation($id: ID!) { refreshInviteToken(id: $id) { id } }", json!({ "id": id })).await;
-    let second = sink.wait_for_nth(2, "fern@example.com").await.token(crate::passwords::APP_URL, "/invite");
+    let second = sink.wait_for_nth(2, "fern@example.com").await.token(crate::helpers::APP_URL, "/invite");
     assert_ne!(first, second);
     assert_eq!(
         accept(&app, &first, json!({ "password": "fern's pass phrase" })).await["error"],

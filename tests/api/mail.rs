@@ -2,50 +2,17 @@
 //! one that is down, and with one that never answers; none of them fails or holds up a
 //! request, and mail still arrives once the server is back.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::both;
-use crate::helpers::{Backend, TestApp};
-use crate::passwords::{APP_URL, request_reset, reset};
+use crate::helpers::{APP_URL, Backend, TestApp, request_reset, reset, server_log};
 use crate::smtp::{SmtpSink, closed_port};
-
-/// What the server logged under `authql::mail`, for every test in this binary (the
-/// subscriber is process-wide); tests find their own lines by a unique address.
-fn mail_log() -> Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = buf.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter("authql::mail=info")
-            .with_ansi(false)
-            .with_writer(move || LogWriter(writer.clone()))
-            .try_init()
-            .expect("no other global subscriber in the test binary");
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Waits for a logged line mentioning `needle` and `also`.
 async fn logged_line(needle: &str, also: &str) -> String {
-    let log = mail_log();
+    let log = server_log();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = String::from_utf8_lossy(&log.lock().expect("log buffer")).to_string();
@@ -58,7 +25,7 @@ async fn logged_line(needle: &str, also: &str) -> String {
 }
 
 async fn without_smtp_the_mail_goes_to_the_log(backend: Backend) {
-    let log = mail_log();
+    let log = server_log();
     let app = TestApp::spawn_with(backend, &[("AUTHQL_APP_URL", APP_URL)]).await;
     let email = format!("log-{}@example.com", uuid::Uuid::new_v4().simple());
     app.sign_up(&email, "a pass phrase to forget").await;

@@ -2,6 +2,8 @@
 
 // A test that cannot go on should stop loudly where it is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A test binary exports nothing: `pub` is how its modules share helpers.
+#![expect(unreachable_pub, reason = "the modules of one test binary share helpers")]
 
 mod fake_github;
 mod fake_issuer;
@@ -21,6 +23,7 @@ mod google;
 mod hardening;
 mod instances;
 mod invites;
+mod layers;
 mod limits;
 mod log_secrets;
 mod mail;

@@ -2,37 +2,16 @@
 //! e-mail verification.
 
 use authql::db::models::one_time_tokens::OneTimeTokenRow;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both;
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{
+    APP_URL, Backend, MAIL_FROM as FROM, REQUEST_RESET, RESET, TestApp, UPDATE_PROVIDER as UPDATE, app_with_mail,
+    error_code, request_reset, reset,
+};
 use crate::smtp::SmtpSink;
 
-pub const APP_URL: &str = "https://app.example";
-const FROM: &str = "noreply@authql.example";
 const ME: &str = "{ me { id email emailVerified } }";
-const REQUEST_RESET: &str = "mutation($p: String!, $e: String!) { requestPasswordReset(provider: $p, entityId: $e) }";
-const RESET: &str = "mutation($t: String!, $i: JSON!) { resetPassword(token: $t, input: $i) }";
-const UPDATE: &str = "mutation($p: String!, $i: JSON!) { updateProvider(provider: $p, input: $i) }";
-
-/// The app, mailing through a fresh SMTP sink.
-pub async fn app_with_mail(backend: Backend) -> (TestApp, SmtpSink) {
-    let sink = SmtpSink::start().await;
-    let app = TestApp::spawn_with(
-        backend,
-        &[("AUTHQL_SMTP_URL", &sink.url()), ("AUTHQL_APP_URL", APP_URL), ("AUTHQL_MAIL_FROM", FROM)],
-    )
-    .await;
-    (app, sink)
-}
-
-pub async fn request_reset(app: &TestApp, entity_id: &str) -> Value {
-    app.gql(REQUEST_RESET, json!({ "p": "emailpass", "e": entity_id })).await
-}
-
-pub async fn reset(app: &TestApp, token: &str, password: &str) -> Value {
-    app.gql(RESET, json!({ "t": token, "i": { "password": password } })).await
-}
 
 async fn is_signed_in(app: &TestApp, token: &str) -> bool {
     !app.gql_as(token, ME, json!({})).await["data"]["me"].is_null()
@@ -67,7 +46,7 @@ async fn forgotten_password_is_reset_by_mail(backend: Backend) {
     // Only the token's hash is kept, for this user and identity, for 15 minutes.
     let rows = reset_tokens(&app).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].token_hash, authql::auth::token::hash(&token));
+    assert_eq!(rows[0].token_hash, authql::domain::token::hash(&token));
     assert_eq!(rows[0].user_id, user_id);
     assert_eq!(rows[0].expires_at - rows[0].created_at, chrono::Duration::minutes(15));
 
@@ -187,8 +166,10 @@ async fn reset_mails_are_rationed_and_replace_each_other(backend: Backend) {
     assert_eq!(reset_tokens(&app).await.len(), 1, "a new link replaces the earlier ones");
     // Only the link issued last works (mails may arrive in any order: find it by its hash).
     let stored = reset_tokens(&app).await.remove(0).token_hash;
-    let (live, replaced): (Vec<String>, Vec<String>) =
-        mails.iter().map(|m| m.token(APP_URL, "/reset-password")).partition(|t| authql::auth::token::hash(t) == stored);
+    let (live, replaced): (Vec<String>, Vec<String>) = mails
+        .iter()
+        .map(|m| m.token(APP_URL, "/reset-password"))
+        .partition(|t| authql::domain::token::hash(t) == stored);
     assert_eq!((live.len(), replaced.len()), (1, 2));
     for t in &replaced {
         let body = reset(&app, t, "fay's second phrase").await;

@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{AUTHENTICATE, Backend, ServerProcess, TestApp, TestDb, error_code};
+use crate::helpers::{
+    AUTHENTICATE, Backend, REQUEST_RESET, ServerProcess, TestApp, TestDb, UPDATE_PROVIDER as UPDATE, error_code,
+};
 
 const WRONG: &str = "Invalid email or password";
-const UPDATE: &str = "mutation($p: String!, $i: JSON!) { updateProvider(provider: $p, input: $i) }";
-const REQUEST_RESET: &str = "mutation($p: String!, $e: String!) { requestPasswordReset(provider: $p, entityId: $e) }";
 
 /// One `authenticate` operation with emailpass, as an item of a batch.
 fn sign_in(email: &str, password: &str) -> Value {
@@ -198,7 +198,7 @@ async fn sign_ups_are_rationed_per_address(backend: Backend) {
         )
         .await;
     let invite = body["data"]["createInvite"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
-    let accepted = crate::users::accept(&app, &invite, json!({ "password": "the invitee's phrase" })).await;
+    let accepted = crate::helpers::accept(&app, &invite, json!({ "password": "the invitee's phrase" })).await;
     assert_eq!(accepted["success"], true, "{accepted}");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 5);
     // Signing in is not signing up: those who got in still do; the others stay out.
@@ -253,7 +253,7 @@ async fn unknown_emails_answer_like_wrong_passwords_when_sign_up_is_not_open(bac
 both!(unknown_emails_answer_like_wrong_passwords_when_sign_up_is_not_open);
 
 async fn parallel_reset_requests_mail_at_most_three(backend: Backend) {
-    let (app, sink) = crate::passwords::app_with_mail(backend).await;
+    let (app, sink) = crate::helpers::app_with_mail(backend).await;
     app.sign_up("fay@example.com", "fay's first phrase").await;
     let request = json!({ "query": REQUEST_RESET, "variables": { "p": "emailpass", "e": "fay@example.com" } });
     let addr = app.addr.as_str();

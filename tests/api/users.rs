@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, TestApp, accept, error_code};
 
 const USERS: &str = r#"query($filter: UserFilter, $skip: Int, $take: Int) {
   users(filter: $filter, skip: $skip, take: $take) { totalCount nodes { id email firstName role authUsers { provider } } }
@@ -192,15 +192,3 @@ async fn deleted_users_are_gone_at_once(backend: Backend) {
     assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"));
 }
 both!(deleted_users_are_gone_at_once);
-
-pub async fn accept(app: &TestApp, token: &str, input: Value) -> Value {
-    let body = app
-        .gql(
-            r#"mutation($t: String!, $i: JSON!) { acceptInvite(token: $t, provider: "emailpass", input: $i) {
-                success error session { token } user { id email role emailVerified } } }"#,
-            json!({ "t": token, "i": input }),
-        )
-        .await;
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"]["acceptInvite"].clone()
-}

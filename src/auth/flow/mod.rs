@@ -1,33 +1,34 @@
 //! Sign-ins that one request starts and a later one finishes (OAuth redirects today; the
 //! same rules serve any provider whose flow spans requests). A started flow is stored under
 //! the hash of its `state`, and:
-//! - belongs to the client that started it ([`binding`]): finishing it needs that client's
+//! - belongs to the client that started it ([`crate::domain::binding`]): finishing it needs that client's
 //!   binding cookie, and anyone else is told the same as for a state that never existed,
 //!   without spending it;
 //! - costs bounded storage: one client address keeps at most `flow_max_per_address` open;
 //! - carries the invite it was started with as the invite's token hash, so that refreshing
 //!   or deleting the invite ends it (the user guard checks the pair).
 
-pub mod binding;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::provider::{ClientInfo, InviteRef};
-use crate::auth::token;
+use crate::auth::provider::InviteRef;
 use crate::db::models::oauth_states::{self, OAuthStateRow};
 use crate::db::{self, Db, DbError};
+use crate::domain::ClientInfo;
+use crate::domain::token;
 
-pub use binding::{Binding, BindingCookie, ClientBinding};
+use crate::domain::{Binding, BindingCookie};
 
 /// Long enough to pick an account and consent, short enough that a leaked state is stale.
-pub const TTL: TimeDelta = TimeDelta::minutes(10);
+pub(crate) const TTL: TimeDelta = TimeDelta::minutes(10);
 
 /// Where flows from a client whose address is unknown are counted (together).
 const UNKNOWN_ADDRESS: &str = "unknown";
 
 #[derive(Debug, thiserror::Error)]
-pub enum FlowError {
+pub(crate) enum FlowError {
     /// Never issued, already used, another provider's, or not this client's.
     #[error("unknown, used or foreign flow")]
     Unknown,
@@ -42,7 +43,7 @@ pub enum FlowError {
 impl FlowError {
     /// The `AuthResult.error` for a flow that cannot be finished. The same sentence for every
     /// reason behind [`FlowError::Unknown`]: a client learns nothing about others' flows.
-    pub fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self {
             FlowError::Unknown => "This sign-in request is invalid or was already used; start again".into(),
             FlowError::Expired => "This sign-in request has expired; start again".into(),
@@ -53,7 +54,7 @@ impl FlowError {
 }
 
 /// What a flow started with and needs to finish.
-pub struct Pending {
+pub(crate) struct Pending {
     pub pkce_verifier: SecretString,
     pub nonce: String,
     pub redirect_uri: String,
@@ -63,19 +64,19 @@ pub struct Pending {
 /// The store of started flows. Cheap to clone; one is shared by every provider, so the
 /// per-address bound counts all of an address's flows together.
 #[derive(Clone)]
-pub struct Flows {
+pub(crate) struct Flows {
     db: Db,
     max_per_address: u32,
 }
 
 impl Flows {
-    pub fn new(db: Db, max_per_address: u32) -> Flows {
+    pub(crate) fn new(db: Db, max_per_address: u32) -> Flows {
         Flows { db, max_per_address }
     }
 
     /// Stores a flow `client` started under `state_hash`; the cookie to give the client.
     /// `TooMany` when the client's address already holds its share of open flows.
-    pub async fn start(
+    pub(crate) async fn start(
         &self,
         provider: &str,
         state_hash: String,
@@ -103,14 +104,14 @@ impl Flows {
         };
         let max = self.max_per_address;
         match self.db.write(move |conn| oauth_states::insert_within(conn, &row, max, now)).await? {
-            Ok(()) => Ok(BindingCookie { binding, max_age: TTL.to_std().unwrap_or_default() }),
+            Ok(()) => Ok(BindingCookie { binding, max_age: Duration::from_secs(TTL.num_seconds().unsigned_abs()) }),
             Err(frees_at) => Err(FlowError::TooMany { retry_after: seconds_until(frees_at, now) }),
         }
     }
 
     /// Takes the flow that `state` names, if `client` holds its binding: it cannot be taken
     /// again, expired or not. Anyone else gets `Unknown` and takes nothing.
-    pub async fn take(&self, provider: &str, state: &str, client: &ClientInfo) -> Result<Pending, FlowError> {
+    pub(crate) async fn take(&self, provider: &str, state: &str, client: &ClientInfo) -> Result<Pending, FlowError> {
         // Only what `token::generate` could have made is worth a query.
         let state_hash = token::parse(state).map(token::hash).ok_or(FlowError::Unknown)?;
         let binding_hash = client.flow_binding.presented().map(Binding::hash).ok_or(FlowError::Unknown)?;

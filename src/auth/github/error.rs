@@ -5,7 +5,7 @@ use crate::auth::outbound::FetchError;
 use crate::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GithubError {
+pub(crate) enum GithubError {
     #[error("callbackUrl should be a string")]
     CallbackUrlNotString,
     #[error("callbackUrl is not allowed")]
@@ -31,7 +31,7 @@ pub enum GithubError {
 
 impl GithubError {
     /// The `AuthResult.error` for this failure, without internals.
-    pub fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self {
             GithubError::CallbackUrlNotString => "callbackUrl should be a string".into(),
             GithubError::CallbackUrlNotAllowed => "callbackUrl is not an allowed callback URL".into(),
@@ -54,7 +54,7 @@ impl GithubError {
     }
 
     /// Whether the fault is on GitHub's side (worth a warning in the log).
-    pub fn is_provider_fault(&self) -> bool {
+    pub(crate) fn is_provider_fault(&self) -> bool {
         matches!(self, GithubError::TokenUnreachable(_) | GithubError::Api(_))
     }
 }

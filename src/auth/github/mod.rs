@@ -13,18 +13,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
 use crate::auth::flow::{FlowError, Flows, Pending};
 use crate::auth::outbound;
 use crate::auth::provider::{AuthRequest, Identity, Outcome, Provider, Redirect};
-use crate::auth::token;
 use crate::config::GithubConfig;
 use crate::db::Db;
 use crate::db::models::auth_users;
+use crate::domain::Email;
+use crate::domain::token;
 
-pub use error::GithubError;
+pub(crate) use error::GithubError;
 
-pub const NAME: &str = "github";
+pub(crate) const NAME: &str = "github";
 /// The profile and every address, verified or not (the primary verified one is chosen here).
 const SCOPES: &str = "read:user user:email";
 /// Codes are short; a bound keeps junk input from travelling to the token endpoint.
@@ -33,7 +33,7 @@ const MAX_CODE_LEN: usize = 2048;
 const API_ACCEPT: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
 
-pub struct Github {
+pub(crate) struct Github {
     db: Db,
     flows: Flows,
     config: GithubConfig,
@@ -64,7 +64,7 @@ struct UserEmail {
 }
 
 impl Github {
-    pub fn new(db: Db, flows: Flows, config: GithubConfig, http: reqwest::Client) -> Github {
+    pub(crate) fn new(db: Db, flows: Flows, config: GithubConfig, http: reqwest::Client) -> Github {
         Github { db, flows, config, http }
     }
 

@@ -16,7 +16,7 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// The parts of the discovery document a sign-in uses.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Metadata {
+pub(super) struct Metadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
@@ -31,7 +31,7 @@ pub struct Metadata {
 
 /// How the client authenticates at the token endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(super) enum AuthMethod {
     /// HTTP Basic with the client id and secret.
     Basic,
     /// `client_id` and `client_secret` in the form body.
@@ -41,7 +41,7 @@ pub enum AuthMethod {
 impl Metadata {
     /// The method the issuer advertises, `client_secret_basic` first (the one every
     /// issuer must accept when it lists none).
-    pub fn auth_method(&self) -> Result<AuthMethod, OidcError> {
+    pub(super) fn auth_method(&self) -> Result<AuthMethod, OidcError> {
         let Some(methods) = &self.token_endpoint_auth_methods_supported else {
             return Ok(AuthMethod::Basic);
         };
@@ -55,20 +55,20 @@ impl Metadata {
     }
 }
 
-pub struct Discovery {
+pub(super) struct Discovery {
     issuer: String,
     http: reqwest::Client,
     cached: RwLock<Option<(Arc<Metadata>, Instant)>>,
 }
 
 impl Discovery {
-    pub fn new(issuer: String, http: reqwest::Client) -> Discovery {
+    pub(super) fn new(issuer: String, http: reqwest::Client) -> Discovery {
         Discovery { issuer, http, cached: RwLock::new(None) }
     }
 
     /// The issuer's metadata, fetched when not cached or stale. A failed fetch is not
     /// cached: the next sign-in tries again.
-    pub async fn metadata(&self) -> Result<Arc<Metadata>, OidcError> {
+    pub(super) async fn metadata(&self) -> Result<Arc<Metadata>, OidcError> {
         if let Some((metadata, at)) = &*self.cached.read().await
             && at.elapsed() < TTL
         {

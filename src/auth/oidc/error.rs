@@ -8,7 +8,7 @@ use crate::db::DbError;
 use super::id_token::IdTokenError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum OidcError {
+pub(crate) enum OidcError {
     #[error("callbackUrl should be a string")]
     CallbackUrlNotString,
     #[error("callbackUrl is not allowed")]
@@ -55,7 +55,7 @@ impl OidcError {
     /// The `AuthResult.error` for this failure, `label` being the provider's name for people
     /// ("Google"): what went wrong and what to do, without internals (no URLs, no provider
     /// bodies).
-    pub fn public_message(&self, label: &str) -> String {
+    pub(crate) fn public_message(&self, label: &str) -> String {
         match self {
             OidcError::CallbackUrlNotString => "callbackUrl should be a string".into(),
             OidcError::CallbackUrlNotAllowed => "callbackUrl is not an allowed callback URL".into(),
@@ -85,7 +85,7 @@ impl OidcError {
 
     /// Whether the fault is on the provider's side (worth a warning in the log), rather than
     /// the client's input or the person's account.
-    pub fn is_provider_fault(&self) -> bool {
+    pub(crate) fn is_provider_fault(&self) -> bool {
         matches!(
             self,
             OidcError::Discovery(_)

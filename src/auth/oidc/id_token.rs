@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::token::constant_time_eq;
+use crate::domain::token::constant_time_eq;
 
 /// Asymmetric algorithms only: an HMAC "key" from a public key set is no secret, and
 /// `none` is no signature.
@@ -23,7 +23,7 @@ const ALGORITHMS: &[Algorithm] = &[
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IdTokenError {
+pub(crate) enum IdTokenError {
     #[error("malformed token")]
     Malformed,
     #[error("unsupported signing algorithm")]
@@ -46,13 +46,13 @@ pub enum IdTokenError {
 
 impl IdTokenError {
     /// Whether a fresher key set might verify the token (the issuer rotated its keys).
-    pub fn may_need_new_keys(&self) -> bool {
+    pub(crate) fn may_need_new_keys(&self) -> bool {
         matches!(self, IdTokenError::UnknownKey | IdTokenError::Signature)
     }
 }
 
 /// What the token must say to be accepted.
-pub struct Expected<'a> {
+pub(super) struct Expected<'a> {
     pub issuers: &'a [String],
     pub client_id: &'a str,
     pub nonce: &'a str,
@@ -60,7 +60,7 @@ pub struct Expected<'a> {
 
 /// The claims a sign-in uses, once verified.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Claims {
+pub(super) struct Claims {
     pub sub: String,
     pub email: Option<String>,
     /// A boolean per the spec; some issuers have sent the string `"true"`.
@@ -75,17 +75,17 @@ pub struct Claims {
 
 impl Claims {
     #[cfg(test)]
-    pub fn email_verified(&self) -> bool {
+    pub(super) fn email_verified(&self) -> bool {
         is_true(self.email_verified.as_ref())
     }
 }
 
 /// An `email_verified` claim that says yes: `true`, or the string some issuers send.
-pub fn is_true(claim: Option<&Value>) -> bool {
+pub(super) fn is_true(claim: Option<&Value>) -> bool {
     matches!(claim, Some(Value::Bool(true))) || claim == Some(&Value::from("true"))
 }
 
-pub fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
+pub(super) fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
     if !ALGORITHMS.contains(&header.alg) {
         return Err(IdTokenError::Algorithm);

@@ -17,7 +17,7 @@ use super::error::OidcError;
 /// a withdrawn key stays trusted.
 const TTL: Duration = Duration::from_secs(3600);
 
-pub struct Jwks {
+pub(super) struct Jwks {
     http: reqwest::Client,
     cached: RwLock<Option<Cached>>,
     /// One fetch at a time: callers that waited reuse the set it brought.
@@ -31,12 +31,12 @@ struct Cached {
 }
 
 impl Jwks {
-    pub fn new(http: reqwest::Client) -> Jwks {
+    pub(super) fn new(http: reqwest::Client) -> Jwks {
         Jwks { http, cached: RwLock::new(None), fetching: Mutex::new(()) }
     }
 
     /// The key set at `uri`, from the cache when it is fresh.
-    pub async fn keys(&self, uri: &str) -> Result<Arc<JwkSet>, OidcError> {
+    pub(super) async fn keys(&self, uri: &str) -> Result<Arc<JwkSet>, OidcError> {
         if let Some(keys) = self.cached_for(uri, None).await {
             return Ok(keys);
         }
@@ -44,7 +44,7 @@ impl Jwks {
     }
 
     /// The key set at `uri`, newer than `stale` (which failed to verify a token).
-    pub async fn refresh(&self, uri: &str, stale: &Arc<JwkSet>) -> Result<Arc<JwkSet>, OidcError> {
+    pub(super) async fn refresh(&self, uri: &str, stale: &Arc<JwkSet>) -> Result<Arc<JwkSet>, OidcError> {
         self.fetch(uri, Some(stale)).await
     }
 

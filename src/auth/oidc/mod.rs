@@ -19,20 +19,20 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::auth::AuthError;
-use crate::auth::email::Email;
 use crate::auth::flow::{FlowError, Flows};
 use crate::auth::provider::{AuthRequest, Identity, InviteRef, Outcome, Provider, Redirect};
 use crate::config::OidcConfig;
 use crate::db::Db;
 use crate::db::models::auth_users;
+use crate::domain::Email;
 
 use discovery::{Discovery, Metadata};
-pub use error::OidcError;
+pub(crate) use error::OidcError;
 use id_token::{Claims, Expected};
 use jwks::Jwks;
 
 /// google's registry name.
-pub const GOOGLE: &str = "google";
+pub(crate) const GOOGLE: &str = "google";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// Codes are short; a bound keeps junk input from travelling to the token endpoint.
 const MAX_CODE_LEN: usize = 2048;
@@ -47,7 +47,7 @@ enum EntityKey {
     Subject,
 }
 
-pub struct Oidc {
+pub(crate) struct Oidc {
     name: String,
     /// The provider as people know it, for messages ("Google").
     label: String,
@@ -64,7 +64,7 @@ pub struct Oidc {
 
 impl Oidc {
     /// The google preset.
-    pub fn google(db: Db, flows: Flows, config: OidcConfig, http: reqwest::Client) -> Oidc {
+    pub(crate) fn google(db: Db, flows: Flows, config: OidcConfig, http: reqwest::Client) -> Oidc {
         let mut oidc = Oidc::build(GOOGLE, EntityKey::Email, db, flows, config, http);
         // Google documents that its ID tokens may carry the issuer without the scheme.
         if oidc.config.issuer == GOOGLE_ISSUER {
@@ -74,7 +74,7 @@ impl Oidc {
     }
 
     /// A provider from `AUTHQL_OIDC_PROVIDERS`.
-    pub fn named(name: &str, db: Db, flows: Flows, config: OidcConfig, http: reqwest::Client) -> Oidc {
+    pub(crate) fn named(name: &str, db: Db, flows: Flows, config: OidcConfig, http: reqwest::Client) -> Oidc {
         Oidc::build(name, EntityKey::Subject, db, flows, config, http)
     }
 

@@ -15,15 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::flow::Pending;
 use crate::auth::provider::InviteRef;
-use crate::auth::token::{self, NewToken};
 use crate::config::OidcConfig;
+use crate::domain::token::{self, NewToken};
 
 use super::discovery::{AuthMethod, Metadata};
 use super::error::OidcError;
 
 /// The OpenID Connect addition to a token response.
 #[derive(Clone, Deserialize, Serialize)]
-pub struct IdTokenField {
+pub(super) struct IdTokenField {
     id_token: Option<String>,
 }
 
@@ -50,13 +50,13 @@ type OidcClient = Client<
 >;
 
 /// Where to send the browser, and what to keep until it comes back.
-pub struct Authorization {
+pub(super) struct Authorization {
     pub url: String,
     pub state: NewToken,
     pub pending: Pending,
 }
 
-pub fn authorization(
+pub(super) fn authorization(
     config: &OidcConfig,
     metadata: &Metadata,
     redirect_uri: String,
@@ -79,13 +79,13 @@ pub fn authorization(
 
 /// What the token endpoint gave: the ID token (unverified) and the access token, for the
 /// UserInfo endpoint.
-pub struct Tokens {
+pub(super) struct Tokens {
     pub id_token: String,
     pub access_token: SecretString,
 }
 
 /// Trades the code (with the PKCE verifier) for tokens.
-pub async fn exchange(
+pub(super) async fn exchange(
     http: &reqwest::Client,
     config: &OidcConfig,
     metadata: &Metadata,

@@ -11,7 +11,7 @@ use super::error::OidcError;
 
 /// The claims a sign-in reads from UserInfo.
 #[derive(Clone, Debug, Deserialize)]
-pub struct UserInfo {
+pub(super) struct UserInfo {
     pub sub: String,
     pub email: Option<String>,
     /// A boolean per the spec; some issuers have sent the string `"true"`.
@@ -22,7 +22,11 @@ pub struct UserInfo {
     pub picture: Option<String>,
 }
 
-pub async fn fetch(http: &reqwest::Client, endpoint: &str, access_token: &SecretString) -> Result<UserInfo, OidcError> {
+pub(super) async fn fetch(
+    http: &reqwest::Client,
+    endpoint: &str,
+    access_token: &SecretString,
+) -> Result<UserInfo, OidcError> {
     let request = http.get(endpoint).header("accept", "application/json").bearer_auth(access_token.expose_secret());
     outbound::send_json(request).await.map_err(OidcError::UserInfo)
 }

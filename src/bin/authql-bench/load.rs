@@ -17,14 +17,14 @@ use tokio::net::TcpStream;
 use crate::stats::{self, Latencies};
 
 /// What one GraphQL POST carries.
-pub struct Call {
+pub(crate) struct Call {
     pub body: Bytes,
     pub token: Option<Arc<str>>,
 }
 
 /// How a response counts.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Ok,
     /// `RATE_LIMITED`: the server refused quickly, as designed under overload.
     Limited,
@@ -32,11 +32,11 @@ pub enum Verdict {
 }
 
 /// Builds the call for (connection index, sequence number across all connections).
-pub type MakeCall = Arc<dyn Fn(usize, u64) -> Call + Send + Sync>;
+pub(crate) type MakeCall = Arc<dyn Fn(usize, u64) -> Call + Send + Sync>;
 /// Judges (HTTP status, body).
-pub type Judge = fn(u16, &[u8]) -> Verdict;
+pub(crate) type Judge = fn(u16, &[u8]) -> Verdict;
 
-pub enum Shape {
+pub(crate) enum Shape {
     /// Every connection sends back to back until `duration` passes or `max_requests` are sent.
     Closed { duration: Duration, max_requests: u64 },
     /// All connections send one request at the same instant, `rounds` times.
@@ -44,7 +44,7 @@ pub enum Shape {
 }
 
 #[derive(Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub ok: u64,
     pub limited: u64,
     pub errors: u64,
@@ -58,11 +58,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.ok + self.limited + self.errors
     }
 
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
@@ -123,7 +123,7 @@ impl Conn {
 }
 
 /// Drives `conns` connections at the server at `addr`.
-pub async fn run(addr: SocketAddr, conns: usize, shape: Shape, make: MakeCall, judge: Judge) -> Outcome {
+pub(crate) async fn run(addr: SocketAddr, conns: usize, shape: Shape, make: MakeCall, judge: Judge) -> Outcome {
     let seq = Arc::new(AtomicU64::new(0));
     // Connect everyone first, so connection set-up is not part of the measurement.
     let mut connected = Vec::with_capacity(conns);
@@ -230,7 +230,7 @@ pub async fn run(addr: SocketAddr, conns: usize, shape: Shape, make: MakeCall, j
 }
 
 /// One POST on a fresh connection, for set-up (signing in to get a token): the body, when 200.
-pub async fn post_once(addr: SocketAddr, call: Call) -> Result<Bytes, String> {
+pub(crate) async fn post_once(addr: SocketAddr, call: Call) -> Result<Bytes, String> {
     let mut conn = Conn { addr, sender: None };
     match conn.call(call).await? {
         (200, body) => Ok(body),
@@ -239,7 +239,7 @@ pub async fn post_once(addr: SocketAddr, call: Call) -> Result<Bytes, String> {
 }
 
 /// One GET on a fresh connection (probes and readiness), bounded by `timeout`.
-pub async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
+pub(crate) async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
     let probe = async {
         let stream = TcpStream::connect(addr).await.ok()?;
         let (mut sender, conn) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.ok()?;
@@ -254,7 +254,7 @@ pub async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Opti
 }
 
 /// Whether `needle` occurs in `hay` (response bodies are small; no JSON parse on the hot loop).
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 

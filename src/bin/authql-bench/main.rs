@@ -12,23 +12,24 @@
     reason = "a command-line tool: a broken setup should stop it loudly"
 )]
 
+mod calls;
 mod load;
+mod machine;
 mod server;
 mod stats;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use clap::{Parser, ValueEnum};
-use hyper::body::Bytes;
-use serde_json::{Value, json};
 
-use crate::load::{Call, Judge, MakeCall, Outcome, Shape, Verdict, contains};
+use crate::calls::{
+    authenticate, email, judge_me, judge_refused, judge_signed_in, judge_users, query, sign_in, sign_in_many,
+};
+use crate::load::{Call, Judge, MakeCall, Outcome, Shape};
+use crate::machine::{HashBound, cold_starts, hash_bound, load_average, machine_line};
 use crate::server::{Backend, BenchDb, Server};
 use crate::stats::{fmt_mib, fmt_ms, fmt_rate, markdown_table};
 
@@ -322,157 +323,4 @@ fn row(name: &str, conns: usize, o: &Outcome, rss: Option<u64>) -> Vec<String> {
         o.limited.to_string(),
         fmt_mib(rss),
     ]
-}
-
-fn email(n: u64) -> String {
-    format!("user{n}@bench.example.com")
-}
-
-fn query(q: &str) -> Bytes {
-    Bytes::from(json!({ "query": q }).to_string())
-}
-
-fn authenticate(email: &str, password: &str, token: Option<Arc<str>>) -> Call {
-    let body = json!({ "query": AUTHENTICATE, "variables": { "i": { "email": email, "password": password } } });
-    Call { body: Bytes::from(body.to_string()), token }
-}
-
-fn graphql_verdict(status: u16, body: &[u8], ok: &[u8]) -> Verdict {
-    if status == 200 && contains(body, ok) && !contains(body, b"\"errors\"") {
-        Verdict::Ok
-    } else if contains(body, b"RATE_LIMITED") {
-        Verdict::Limited
-    } else {
-        Verdict::Error(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
-    }
-}
-
-fn judge_signed_in(status: u16, body: &[u8]) -> Verdict {
-    graphql_verdict(status, body, b"\"success\":true")
-}
-
-fn judge_refused(status: u16, body: &[u8]) -> Verdict {
-    graphql_verdict(status, body, b"\"error\":\"Invalid email or password\"")
-}
-
-fn judge_me(status: u16, body: &[u8]) -> Verdict {
-    graphql_verdict(status, body, b"\"me\":{\"id\"")
-}
-
-fn judge_users(status: u16, body: &[u8]) -> Verdict {
-    graphql_verdict(status, body, b"\"totalCount\":")
-}
-
-/// Signs in once and returns the session token.
-async fn sign_in(addr: SocketAddr, email: &str, password: &str) -> Result<String, String> {
-    let (email, password) = (email.to_string(), password.to_string());
-    token_of(addr, Arc::new(move |_, _| authenticate(&email, &password, None))).await
-}
-
-/// The token from one authenticate call (a plain request whose body is kept).
-async fn token_of(addr: SocketAddr, make: MakeCall) -> Result<String, String> {
-    let body = load::post_once(addr, make(0, 0)).await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
-    v.pointer("/data/authenticate/session/token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| format!("no token in {v}"))
-}
-
-/// `n` sessions of the first `n` accounts, signed in `n` at once.
-async fn sign_in_many(addr: SocketAddr, accounts: &[String], n: usize) -> Result<Vec<Arc<str>>, String> {
-    let mut tasks = Vec::new();
-    for email in accounts.iter().take(n) {
-        let email = email.clone();
-        let make: MakeCall = Arc::new(move |_, _| authenticate(&email, PASSWORD, None));
-        tasks.push(tokio::spawn(token_of(addr, make)));
-    }
-    let mut tokens = Vec::new();
-    for t in tasks {
-        tokens.push(Arc::from(t.await.map_err(|e| e.to_string())??.as_str()));
-    }
-    Ok(tokens)
-}
-
-struct HashBound {
-    per_second: f64,
-    threads: usize,
-}
-
-/// argon2id verifications per second with the server's parameters, one thread per core
-/// (what a perfect server could do if hashing were all it did).
-fn hash_bound(duration: Duration) -> HashBound {
-    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).expect("argon2 parameters");
-    let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(PASSWORD.as_bytes())
-        .expect("hash")
-        .to_string();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let (stored, params) = (stored.clone(), params.clone());
-            std::thread::spawn(move || {
-                let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-                let parsed = PasswordHash::new(&stored).expect("parse hash");
-                let mut n = 0u64;
-                while started.elapsed() < duration {
-                    assert!(argon.verify_password(PASSWORD.as_bytes(), &parsed).is_ok());
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let total: u64 = workers.into_iter().map(|w| w.join().expect("hash thread")).sum();
-    HashBound { per_second: total as f64 / started.elapsed().as_secs_f64(), threads }
-}
-
-/// Spawn → first 200 from `/readyz`, on the database the scenarios left behind.
-async fn cold_starts(bin: &Path, db: &BenchDb, env: &[(&str, String)], runs: u32) -> Result<stats::Latencies, String> {
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let srv = Server::spawn(bin, db, env)?;
-        let deadline = started + Duration::from_secs(30);
-        loop {
-            if load::get_status(srv.addr, "/readyz", Duration::from_secs(2)).await == Some(200) {
-                samples.push(stats::micros(started.elapsed()));
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err("the server never became ready".into());
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        srv.stop(Duration::from_secs(35));
-    }
-    Ok(stats::Latencies::new(samples))
-}
-
-/// CPU, cores, memory, kernel and load: the context the numbers need.
-fn machine_line(bin: &Path) -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(str::trim)
-        .unwrap_or("unknown CPU");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let mem = server::proc_meminfo_kib("MemTotal:").map(|k| format!("{:.0} GiB", k as f64 / 1048576.0));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "Machine: {model}, {cores} cores, {} RAM, Linux {}; load average at start {}. Server: {}.",
-        mem.unwrap_or_else(|| "?".into()),
-        kernel.trim(),
-        load_average(),
-        bin.display()
-    )
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

@@ -11,13 +11,13 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 impl Backend {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",
@@ -26,7 +26,7 @@ impl Backend {
 }
 
 /// A database of this run's own, removed when dropped.
-pub struct BenchDb {
+pub(crate) struct BenchDb {
     pub url: String,
     /// Where the server runs (its working directory: no stray `authql.toml` is read) and
     /// writes its log.
@@ -35,7 +35,7 @@ pub struct BenchDb {
 }
 
 impl BenchDb {
-    pub fn create(backend: Backend, pg_admin_url: &str) -> Result<BenchDb, String> {
+    pub(crate) fn create(backend: Backend, pg_admin_url: &str) -> Result<BenchDb, String> {
         let id = format!(
             "{}_{}",
             std::process::id(),
@@ -88,7 +88,7 @@ fn command(bin: &Path, db: &BenchDb, env: &[(&str, String)]) -> Command {
 }
 
 /// `authql user create ...` (which also migrates the fresh database).
-pub fn create_user(bin: &Path, db: &BenchDb, email: &str, password: &str, role: &str) -> Result<(), String> {
+pub(crate) fn create_user(bin: &Path, db: &BenchDb, email: &str, password: &str, role: &str) -> Result<(), String> {
     let out = command(bin, db, &[])
         .args(["user", "create", "--email", email, "--password", password, "--role", role])
         .stdin(Stdio::null())
@@ -101,14 +101,14 @@ pub fn create_user(bin: &Path, db: &BenchDb, email: &str, password: &str, role: 
     }
 }
 
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub addr: SocketAddr,
 }
 
 impl Server {
     /// Starts `authql serve` on a free port and waits for the line that says where it listens.
-    pub fn spawn(bin: &Path, db: &BenchDb, env: &[(&str, String)]) -> Result<Server, String> {
+    pub(crate) fn spawn(bin: &Path, db: &BenchDb, env: &[(&str, String)]) -> Result<Server, String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -150,23 +150,23 @@ impl Server {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Peak resident memory since start or since the last [`Server::reset_peak`], in KiB.
-    pub fn peak_rss_kib(&self) -> Option<u64> {
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
         proc_status_kib(self.pid(), "VmHWM:")
     }
 
     /// Restarts the peak-RSS count (Linux: writing 5 to `clear_refs`), so each scenario
     /// reports its own peak. Returns false where that is not allowed: peaks then accumulate.
-    pub fn reset_peak(&self) -> bool {
+    pub(crate) fn reset_peak(&self) -> bool {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
     }
 
     /// SIGTERM (graceful: in-flight requests finish), then SIGKILL after `grace`.
-    pub fn stop(mut self, grace: Duration) {
+    pub(crate) fn stop(mut self, grace: Duration) {
         let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
         let until = Instant::now() + grace;
         while Instant::now() < until {
@@ -191,13 +191,13 @@ impl Drop for Server {
 }
 
 /// A `kB` field of `/proc/<pid>/status`.
-pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_kib(&status, field)
 }
 
 /// A `kB` field of `/proc/meminfo`.
-pub fn proc_meminfo_kib(field: &str) -> Option<u64> {
+pub(crate) fn proc_meminfo_kib(field: &str) -> Option<u64> {
     parse_status_kib(&std::fs::read_to_string("/proc/meminfo").ok()?, field)
 }
 

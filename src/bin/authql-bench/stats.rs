@@ -4,23 +4,23 @@ use std::time::Duration;
 
 /// Latencies of one scenario, in microseconds, sorted once.
 #[derive(Debug, Default, Clone)]
-pub struct Latencies {
+pub(crate) struct Latencies {
     sorted: Vec<u32>,
 }
 
 impl Latencies {
-    pub fn new(mut micros: Vec<u32>) -> Latencies {
+    pub(crate) fn new(mut micros: Vec<u32>) -> Latencies {
         micros.sort_unstable();
         Latencies { sorted: micros }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.sorted.len()
     }
 
     /// Nearest-rank percentile (the smallest sample that at least `p` percent of the samples
     /// do not exceed); `None` when there are no samples.
-    pub fn percentile(&self, p: f64) -> Option<u32> {
+    pub(crate) fn percentile(&self, p: f64) -> Option<u32> {
         if self.sorted.is_empty() {
             return None;
         }
@@ -31,12 +31,12 @@ impl Latencies {
 }
 
 /// Microseconds to a duration, for samples that may not fit in a `u32` (over an hour).
-pub fn micros(d: Duration) -> u32 {
+pub(crate) fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 /// `1.23 ms`, or `-` when there is nothing to show.
-pub fn fmt_ms(micros: Option<u32>) -> String {
+pub(crate) fn fmt_ms(micros: Option<u32>) -> String {
     match micros {
         None => "-".into(),
         Some(us) if us < 10_000 => format!("{:.2} ms", f64::from(us) / 1000.0),
@@ -46,12 +46,12 @@ pub fn fmt_ms(micros: Option<u32>) -> String {
 }
 
 /// Requests per second with a precision that suits its size.
-pub fn fmt_rate(rate: f64) -> String {
+pub(crate) fn fmt_rate(rate: f64) -> String {
     if rate >= 100.0 { format!("{rate:.0}") } else { format!("{rate:.1}") }
 }
 
 /// Kibibytes (as `/proc` reports them) to `12.3 MiB`.
-pub fn fmt_mib(kib: Option<u64>) -> String {
+pub(crate) fn fmt_mib(kib: Option<u64>) -> String {
     match kib {
         None => "-".into(),
         Some(k) => format!("{:.1} MiB", k as f64 / 1024.0),
@@ -60,7 +60,7 @@ pub fn fmt_mib(kib: Option<u64>) -> String {
 
 /// A GitHub-flavoured markdown table with padded columns (readable as plain text too).
 /// Columns after the first are right-aligned: they hold numbers.
-pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let columns = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count().max(3)).collect();
     for row in rows {

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::invites;
 use crate::db::{DbConnection, DbError};
+use crate::domain::Role;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = invites)]
@@ -19,6 +20,13 @@ pub struct InviteRow {
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl InviteRow {
+    /// The stored role, read the one way ([`Role::from_db`]).
+    pub fn role(&self) -> Role {
+        Role::from_db(&self.role)
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, row: &InviteRow) -> Result<(), DbError> {

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::one_time_tokens;
 use crate::db::{DbConnection, DbError};
+use crate::domain::Purpose;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = one_time_tokens)]
@@ -25,30 +26,30 @@ pub fn insert(conn: &mut DbConnection, row: &OneTimeTokenRow) -> Result<(), DbEr
 }
 
 /// Removes a user's tokens of one purpose (a new one replaces them, or they are spent).
-pub fn delete_for_user(conn: &mut DbConnection, purpose: &str, user_id: &str) -> Result<usize, DbError> {
+pub fn delete_for_user(conn: &mut DbConnection, purpose: Purpose, user_id: &str) -> Result<usize, DbError> {
     Ok(diesel::delete(
         one_time_tokens::table
-            .filter(one_time_tokens::purpose.eq(purpose))
+            .filter(one_time_tokens::purpose.eq(purpose.as_db()))
             .filter(one_time_tokens::user_id.eq(user_id)),
     )
     .execute(conn)?)
 }
 
 /// Removes an identity's tokens of one purpose.
-pub fn delete_for_auth_user(conn: &mut DbConnection, purpose: &str, auth_user_id: &str) -> Result<usize, DbError> {
+pub fn delete_for_auth_user(conn: &mut DbConnection, purpose: Purpose, auth_user_id: &str) -> Result<usize, DbError> {
     Ok(diesel::delete(
         one_time_tokens::table
-            .filter(one_time_tokens::purpose.eq(purpose))
+            .filter(one_time_tokens::purpose.eq(purpose.as_db()))
             .filter(one_time_tokens::auth_user_id.eq(auth_user_id)),
     )
     .execute(conn)?)
 }
 
 /// The token with this hash and purpose, live or expired, without spending it.
-pub fn find(conn: &mut DbConnection, purpose: &str, token_hash: &str) -> Result<Option<OneTimeTokenRow>, DbError> {
+pub fn find(conn: &mut DbConnection, purpose: Purpose, token_hash: &str) -> Result<Option<OneTimeTokenRow>, DbError> {
     Ok(one_time_tokens::table
         .filter(one_time_tokens::token_hash.eq(token_hash))
-        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::purpose.eq(purpose.as_db()))
         .select(OneTimeTokenRow::as_select())
         .first(conn)
         .optional()?)
@@ -59,13 +60,13 @@ pub fn find(conn: &mut DbConnection, purpose: &str, token_hash: &str) -> Result<
 /// whose delete removed the row gets it.
 pub fn take(
     conn: &mut DbConnection,
-    purpose: &str,
+    purpose: Purpose,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<OneTimeTokenRow>, DbError> {
     let found = one_time_tokens::table
         .filter(one_time_tokens::token_hash.eq(token_hash))
-        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::purpose.eq(purpose.as_db()))
         .select(OneTimeTokenRow::as_select())
         .first(conn)
         .optional()?;
@@ -79,18 +80,24 @@ pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usi
     Ok(diesel::delete(one_time_tokens::table.filter(one_time_tokens::expires_at.le(now))).execute(conn)?)
 }
 
-pub fn exists_for_user(conn: &mut DbConnection, purpose: &str, user_id: &str) -> Result<bool, DbError> {
+/// Whether a token of this purpose (its stored form, as a row carries it) is out.
+pub fn exists_for_user(conn: &mut DbConnection, stored_purpose: &str, user_id: &str) -> Result<bool, DbError> {
     let n: i64 = one_time_tokens::table
-        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::purpose.eq(stored_purpose))
         .filter(one_time_tokens::user_id.eq(user_id))
         .count()
         .get_result(conn)?;
     Ok(n > 0)
 }
 
-pub fn exists_for_auth_user(conn: &mut DbConnection, purpose: &str, auth_user_id: &str) -> Result<bool, DbError> {
+/// Whether a token of this purpose (its stored form, as a row carries it) is out.
+pub fn exists_for_auth_user(
+    conn: &mut DbConnection,
+    stored_purpose: &str,
+    auth_user_id: &str,
+) -> Result<bool, DbError> {
     let n: i64 = one_time_tokens::table
-        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::purpose.eq(stored_purpose))
         .filter(one_time_tokens::auth_user_id.eq(auth_user_id))
         .count()
         .get_result(conn)?;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::users;
 use crate::db::{DbConnection, DbError};
+use crate::domain::Role;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -20,6 +21,13 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+}
+
+impl UserRow {
+    /// The stored role, read the one way ([`Role::from_db`]).
+    pub fn role(&self) -> Role {
+        Role::from_db(&self.role)
+    }
 }
 
 #[derive(Insertable)]

@@ -15,7 +15,7 @@ use async_graphql::{Name, Positioned, Request, ServerError, Value, Variables};
 /// Checks the request's variables against the operation that would run; each problem is one
 /// error at the variable's definition. A document that does not parse, or names no operation
 /// that exists, is left for async-graphql to report.
-pub fn check(request: &mut Request) -> Result<(), Vec<ServerError>> {
+pub(super) fn check(request: &mut Request) -> Result<(), Vec<ServerError>> {
     let variables = std::mem::take(&mut request.variables);
     let name = request.operation_name.clone();
     let errors = match request.parsed_query() {

@@ -3,15 +3,15 @@
 //! `User.emailVerified`. Users who arrive through a verified provider or an invite are
 //! verified already and get no mail.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
+use crate::accounts::one_time_tokens::{self, Purpose};
 use crate::db::models::users::{self, UserRow};
 use crate::db::{self, Db, DbError};
 use crate::mail::Mailer;
-use crate::mail_tokens::{self, Purpose};
 
 /// How long a verification link works.
-pub const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const VERIFY_TTL: TimeDelta = TimeDelta::hours(24);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -29,11 +29,11 @@ pub struct Verification {
     db: Db,
     mailer: Mailer,
     /// The window mails are rationed in (the throttle's).
-    window: Duration,
+    window: TimeDelta,
 }
 
 impl Verification {
-    pub fn new(db: Db, mailer: Mailer, window: Duration) -> Verification {
+    pub fn new(db: Db, mailer: Mailer, window: TimeDelta) -> Verification {
         Verification { db, mailer, window }
     }
 
@@ -50,11 +50,12 @@ impl Verification {
                 let now = db::now();
                 let Some(user) = users::find_live(conn, &user_id)? else { return Ok(None) };
                 if user.email_verified
-                    || !mail_tokens::ration_in(conn, Purpose::EmailVerification, &user.id, None, window)?
+                    || !one_time_tokens::ration_in(conn, Purpose::EmailVerification, &user.id, None, window)?
                 {
                     return Ok(None);
                 }
-                let token = mail_tokens::issue_in(conn, Purpose::EmailVerification, &user.id, None, VERIFY_TTL, now)?;
+                let token =
+                    one_time_tokens::issue_in(conn, Purpose::EmailVerification, &user.id, None, VERIFY_TTL, now)?;
                 Ok(Some((user.email, token)))
             })
             .await?;
@@ -82,12 +83,12 @@ impl Verification {
         self.db
             .write(move |conn| {
                 let now = db::now();
-                match mail_tokens::owner_in(conn, Purpose::EmailVerification, &raw)? {
+                match one_time_tokens::owner_in(conn, Purpose::EmailVerification, &raw)? {
                     None => return Ok(Err(VerifyError::LinkInvalid)),
                     Some(owner) if owner != caller_id => return Ok(Err(VerifyError::NotYours)),
                     Some(_) => {}
                 }
-                let Some(row) = mail_tokens::take_in(conn, Purpose::EmailVerification, &raw, now)? else {
+                let Some(row) = one_time_tokens::take_in(conn, Purpose::EmailVerification, &raw, now)? else {
                     return Ok(Err(VerifyError::LinkInvalid));
                 };
                 let Some(user) = users::find_live(conn, &row.user_id)? else {

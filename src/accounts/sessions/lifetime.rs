@@ -19,11 +19,8 @@ pub struct Lifetime {
 impl Lifetime {
     /// `idle` is the TTL, `cap` the maximum; the configuration checked that `cap >= idle`,
     /// and a cap below it is raised here so that arithmetic never relies on that check.
-    pub fn new(idle: Duration, cap: Duration) -> Lifetime {
-        // Config keeps both within 3650 days, far inside what TimeDelta holds.
-        let to_delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::days(3650));
-        let idle = to_delta(idle);
-        Lifetime { idle, cap: to_delta(cap).max(idle) }
+    pub fn new(idle: TimeDelta, cap: TimeDelta) -> Lifetime {
+        Lifetime { idle, cap: cap.max(idle) }
     }
 
     /// When a session made at `now` expires unless used.
@@ -61,7 +58,7 @@ fn add(t: NaiveDateTime, d: TimeDelta) -> NaiveDateTime {
 
 /// What a cookie's `Max-Age` should say for a session expiring at `expires_at`, seen at
 /// `now`: whole seconds, rounded down so the cookie never outlives the session.
-pub fn remaining(expires_at: NaiveDateTime, now: NaiveDateTime) -> Duration {
+pub(super) fn remaining(expires_at: NaiveDateTime, now: NaiveDateTime) -> Duration {
     Duration::from_secs((expires_at - now).num_seconds().max(0).unsigned_abs())
 }
 
@@ -73,8 +70,8 @@ mod tests {
         chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("in range").naive_utc()
     }
 
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
+    fn secs(n: i64) -> TimeDelta {
+        TimeDelta::seconds(n)
     }
 
     #[test]
@@ -117,7 +114,7 @@ mod tests {
 
     #[test]
     fn huge_settings_saturate_instead_of_overflowing() {
-        let l = Lifetime::new(Duration::MAX, Duration::MAX);
+        let l = Lifetime::new(TimeDelta::MAX, TimeDelta::MAX);
         assert!(l.expiry_at_sign_in(at(0)) > at(0));
         assert_eq!(add(NaiveDateTime::MAX, TimeDelta::days(1)), NaiveDateTime::MAX);
     }
@@ -125,7 +122,7 @@ mod tests {
     #[test]
     fn remaining_rounds_down_and_never_goes_negative() {
         let half = at(10) + TimeDelta::milliseconds(500);
-        assert_eq!(remaining(half, at(0)), secs(10));
-        assert_eq!(remaining(at(0), at(5)), secs(0));
+        assert_eq!(remaining(half, at(0)), Duration::from_secs(10));
+        assert_eq!(remaining(at(0), at(5)), Duration::ZERO);
     }
 }

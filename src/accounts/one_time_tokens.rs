@@ -3,14 +3,13 @@
 //! recipient so that nobody can make the server flood a mailbox. Every function runs inside
 //! the caller's transaction.
 
-use std::time::Duration;
-
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 
 use crate::auth::throttle::{self, Key};
-use crate::auth::token;
 use crate::db::models::one_time_tokens::{self, OneTimeTokenRow};
 use crate::db::{self, DbConnection, DbError};
+pub use crate::domain::Purpose;
+use crate::domain::token;
 
 /// At most this many mails of one purpose to one recipient per throttle window
 /// (`AUTHQL_THROTTLE_WINDOW`); further requests are answered as usual and send nothing.
@@ -21,34 +20,19 @@ pub const MAILS_PER_WINDOW: u32 = 3;
 /// requests are answered as usual and send nothing.
 pub const MAILS_PER_ADDRESS: u32 = 20;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    PasswordReset,
-    EmailVerification,
+/// The `auth_attempts` scope that counts a purpose's mails per recipient.
+fn ration_scope(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::PasswordReset => "mail_password_reset",
+        Purpose::EmailVerification => "mail_email_verification",
+    }
 }
 
-impl Purpose {
-    fn as_db(self) -> &'static str {
-        match self {
-            Purpose::PasswordReset => "password_reset",
-            Purpose::EmailVerification => "email_verification",
-        }
-    }
-
-    /// The `auth_attempts` scope that counts this purpose's mails per recipient.
-    fn ration_scope(self) -> &'static str {
-        match self {
-            Purpose::PasswordReset => "mail_password_reset",
-            Purpose::EmailVerification => "mail_email_verification",
-        }
-    }
-
-    /// The scope that counts this purpose's requests per client address.
-    fn address_scope(self) -> &'static str {
-        match self {
-            Purpose::PasswordReset => "mail_password_reset_ip",
-            Purpose::EmailVerification => "mail_email_verification_ip",
-        }
+/// The scope that counts a purpose's requests per client address.
+fn address_scope(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::PasswordReset => "mail_password_reset_ip",
+        Purpose::EmailVerification => "mail_email_verification_ip",
     }
 }
 
@@ -61,10 +45,10 @@ pub fn ration_in(
     purpose: Purpose,
     subject: &str,
     address: Option<&str>,
-    window: Duration,
+    window: TimeDelta,
 ) -> Result<bool, DbError> {
-    let recipient = Key::new(purpose.ration_scope(), subject, MAILS_PER_WINDOW, window);
-    let from = address.map(|ip| Key::new(purpose.address_scope(), ip, MAILS_PER_ADDRESS, window));
+    let recipient = Key::new(ration_scope(purpose), subject, MAILS_PER_WINDOW, window);
+    let from = address.map(|ip| Key::new(address_scope(purpose), ip, MAILS_PER_ADDRESS, window));
     let keys: Vec<Key> = std::iter::once(recipient).chain(from).collect();
     Ok(throttle::reserve_in(conn, &keys)?.is_ok())
 }
@@ -76,12 +60,12 @@ pub fn issue_in(
     purpose: Purpose,
     user_id: &str,
     auth_user_id: Option<&str>,
-    ttl: Duration,
+    ttl: TimeDelta,
     now: NaiveDateTime,
 ) -> Result<String, DbError> {
     match auth_user_id {
-        Some(id) => one_time_tokens::delete_for_auth_user(conn, purpose.as_db(), id)?,
-        None => one_time_tokens::delete_for_user(conn, purpose.as_db(), user_id)?,
+        Some(id) => one_time_tokens::delete_for_auth_user(conn, purpose, id)?,
+        None => one_time_tokens::delete_for_user(conn, purpose, user_id)?,
     };
     let new = token::generate();
     let row = OneTimeTokenRow {
@@ -90,7 +74,7 @@ pub fn issue_in(
         token_hash: new.hash,
         user_id: user_id.to_string(),
         auth_user_id: auth_user_id.map(str::to_string),
-        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
+        expires_at: now + ttl,
         created_at: now,
     };
     one_time_tokens::insert(conn, &row)?;
@@ -105,14 +89,14 @@ pub fn take_in(
     now: NaiveDateTime,
 ) -> Result<Option<OneTimeTokenRow>, DbError> {
     let Some(valid) = token::parse(raw) else { return Ok(None) };
-    one_time_tokens::take(conn, purpose.as_db(), &token::hash(valid), now)
+    one_time_tokens::take(conn, purpose, &token::hash(valid), now)
 }
 
 /// Whom a token was issued to, without spending it: `None` when it names no token of this
 /// purpose (expired ones included: their owner is still who they were for).
 pub fn owner_in(conn: &mut DbConnection, purpose: Purpose, raw: &str) -> Result<Option<String>, DbError> {
     let Some(valid) = token::parse(raw) else { return Ok(None) };
-    Ok(one_time_tokens::find(conn, purpose.as_db(), &token::hash(valid))?.map(|row| row.user_id))
+    Ok(one_time_tokens::find(conn, purpose, &token::hash(valid))?.map(|row| row.user_id))
 }
 
 /// Puts back a token taken by a request that then failed for a reason of its own (a
@@ -131,6 +115,6 @@ pub fn restore_in(conn: &mut DbConnection, row: &OneTimeTokenRow) -> Result<(), 
 
 /// Forgets every token of `purpose` for an identity (its credentials changed otherwise).
 pub fn revoke_for_auth_user(conn: &mut DbConnection, purpose: Purpose, auth_user_id: &str) -> Result<(), DbError> {
-    one_time_tokens::delete_for_auth_user(conn, purpose.as_db(), auth_user_id)?;
+    one_time_tokens::delete_for_auth_user(conn, purpose, auth_user_id)?;
     Ok(())
 }

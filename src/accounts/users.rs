@@ -6,26 +6,7 @@ use serde_json::Value;
 use crate::db::models::users::{self, UserChanges, UserQuery, UserRow};
 use crate::db::models::{auth_users, sessions};
 use crate::db::{self, Db, DbConnection, DbError};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
-    /// Reads the stored form; anything unexpected is the least privileged role.
-    pub fn from_db(s: &str) -> Role {
-        if s == "admin" { Role::Admin } else { Role::Member }
-    }
-}
+use crate::domain::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -130,7 +111,7 @@ impl Users {
         self.db
             .write(move |conn| {
                 let user = users::find_live(conn, &id)?.ok_or(DbError::NotFound)?;
-                if demoting && Role::from_db(&user.role) == Role::Admin && !another_admin_remains(conn)? {
+                if demoting && user.role().is_admin() && !another_admin_remains(conn)? {
                     return Ok(Err(UserError::LastAdmin));
                 }
                 users::update(conn, &id, &changes)?;
@@ -147,7 +128,7 @@ impl Users {
         self.db
             .write(move |conn| {
                 let user = users::find_live(conn, &id)?.ok_or(DbError::NotFound)?;
-                if Role::from_db(&user.role) == Role::Admin && !another_admin_remains(conn)? {
+                if user.role().is_admin() && !another_admin_remains(conn)? {
                     return Ok(Err(UserError::LastAdmin));
                 }
                 sessions::delete_for_user(conn, &id)?;

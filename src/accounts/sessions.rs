@@ -1,5 +1,5 @@
 //! Sessions: opaque bearer tokens stored only as SHA-256 hashes, with an expiry that each use
-//! slides forward up to a cap ([`lifetime`]). Looking one up is a single indexed read by hash;
+//! slides forward up to a cap (`lifetime`). Looking one up is a single indexed read by hash;
 //! at most once per touch interval a use also records itself with one conditional UPDATE.
 
 mod lifetime;
@@ -9,11 +9,11 @@ use std::time::Duration;
 
 pub use lifetime::Lifetime;
 
-use crate::auth::provider::ClientInfo;
-use crate::auth::token;
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::models::users::UserRow;
 use crate::db::{self, Db, DbConnection, DbError};
+use crate::domain::ClientInfo;
+use crate::domain::token;
 
 /// A session as created: the row and the token, which exists only in this value.
 pub struct IssuedSession {
@@ -130,14 +130,19 @@ impl Sessions {
         self.db.write(move |conn| sessions::delete(conn, &id)).await
     }
 
+    /// Revokes session `id` for `caller`: their own, or anyone's for an admin. `None` when
+    /// there is no such session or it is someone else's: the two look alike, so ids cannot be
+    /// probed.
+    pub async fn revoke_as(&self, caller: &UserRow, id: &str) -> Result<Option<bool>, DbError> {
+        match self.find(id).await? {
+            Some(s) if s.user_id == caller.id || caller.role().is_admin() => self.revoke(&s.id).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn revoke_all(&self, user_id: &str) -> Result<usize, DbError> {
         let user_id = user_id.to_string();
         self.db.write(move |conn| sessions::delete_for_user(conn, &user_id)).await
-    }
-
-    pub async fn revoke_others(&self, user_id: &str, keep_id: &str) -> Result<usize, DbError> {
-        let (user_id, keep_id) = (user_id.to_string(), keep_id.to_string());
-        self.db.write(move |conn| sessions::delete_for_user_except(conn, &user_id, &keep_id)).await
     }
 
     pub async fn count_active(&self) -> Result<i64, DbError> {

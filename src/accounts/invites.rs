@@ -1,16 +1,16 @@
 //! Invites: an admin offers an account to an address; the token (mailed, stored only as a
 //! hash) is redeemed once through acceptInvite.
 
-use std::time::Duration;
-
+use chrono::TimeDelta;
 use serde_json::Value;
 
-use crate::auth::email::Email;
-use crate::auth::token;
 use crate::db::models::invites::{self, InviteRow};
 use crate::db::models::users;
 use crate::db::{self, Db, DbError};
-use crate::users::Role;
+use crate::domain::Email;
+use crate::domain::Role;
+use crate::domain::token;
+use crate::mail::Mailer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
@@ -33,16 +33,22 @@ pub struct IssuedInvite {
 #[derive(Clone)]
 pub struct Invites {
     db: Db,
-    ttl: Duration,
+    ttl: TimeDelta,
+    mailer: Mailer,
 }
 
 impl Invites {
-    pub fn new(db: Db, ttl: Duration) -> Invites {
-        Invites { db, ttl }
+    pub(crate) fn new(db: Db, ttl: TimeDelta, mailer: Mailer) -> Invites {
+        Invites { db, ttl, mailer }
+    }
+
+    /// Mails the invite's link to its address (a refresh sends the new one: the old is dead).
+    fn mail(&self, issued: &IssuedInvite) {
+        self.mailer.send_invite(&issued.row.email, &issued.token, issued.row.role());
     }
 
     fn expiry(&self) -> chrono::NaiveDateTime {
-        db::now() + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(7))
+        db::now() + self.ttl
     }
 
     pub async fn create(
@@ -86,7 +92,11 @@ impl Invites {
             })
             .await;
         match result {
-            Ok(Ok(())) => Ok(IssuedInvite { row, token: new.token }),
+            Ok(Ok(())) => {
+                let issued = IssuedInvite { row, token: new.token };
+                self.mail(&issued);
+                Ok(issued)
+            }
             Ok(Err(e)) => Err(e),
             // The partial unique index: an open invite for this address already exists.
             Err(DbError::Conflict(_)) => {
@@ -96,7 +106,7 @@ impl Invites {
         }
     }
 
-    /// A new token and expiry; the old token stops working at once.
+    /// A new token and expiry; the old token stops working at once, and the new one is mailed.
     pub async fn refresh(&self, id: &str) -> Result<IssuedInvite, InviteError> {
         let new = token::generate();
         let (id, hash, expires_at) = (id.to_string(), new.hash.clone(), self.expiry());
@@ -111,7 +121,9 @@ impl Invites {
                 Ok(Ok(invites::find(conn, &id)?.ok_or(DbError::NotFound)?))
             })
             .await??;
-        Ok(IssuedInvite { row, token: new.token })
+        let issued = IssuedInvite { row, token: new.token };
+        self.mail(&issued);
+        Ok(issued)
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), InviteError> {

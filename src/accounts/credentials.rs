@@ -3,17 +3,20 @@
 //! `resetPassword` spends it). The providers own the credentials and the policy; this
 //! service owns tokens, mail and the sessions a change must end.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 use serde_json::Value;
 
-use crate::auth::{AuthError, Authenticator, ClientInfo, Throttle};
+use crate::accounts::one_time_tokens::{self, Purpose};
+use crate::accounts::sessions::CurrentSession;
+use crate::accounts::sign_in::Authenticator;
+use crate::auth::provider::ChangeError;
+use crate::auth::{AuthError, Throttle};
 use crate::db::models::auth_users;
 use crate::db::models::{sessions, users};
 use crate::db::{self, Db, DbError};
+use crate::domain::ClientInfo;
 use crate::mail::Mailer;
-use crate::mail_tokens::{self, Purpose};
-use crate::sessions::CurrentSession;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -28,15 +31,24 @@ pub enum PasswordError {
     Db(#[from] DbError),
 }
 
+impl From<ChangeError> for PasswordError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Refused(reason) => PasswordError::Invalid(reason),
+            ChangeError::Auth(e) => PasswordError::Auth(e),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     db: Db,
     authenticator: Authenticator,
     throttle: Throttle,
     mailer: Mailer,
-    reset_ttl: Duration,
+    reset_ttl: TimeDelta,
     /// The window mails are rationed in (the throttle's).
-    window: Duration,
+    window: TimeDelta,
 }
 
 impl Passwords {
@@ -45,8 +57,8 @@ impl Passwords {
         authenticator: Authenticator,
         throttle: Throttle,
         mailer: Mailer,
-        reset_ttl: Duration,
-        window: Duration,
+        reset_ttl: TimeDelta,
+        window: TimeDelta,
     ) -> Passwords {
         Passwords { db, authenticator, throttle, mailer, reset_ttl, window }
     }
@@ -70,13 +82,13 @@ impl Passwords {
             .into_iter()
             .find(|a| a.provider == provider.name())
             .ok_or_else(|| PasswordError::Invalid(format!("You do not sign in with {}", provider.name())))?;
-        provider.update(&identity, input, client).await?.map_err(PasswordError::Invalid)?;
+        provider.update(&identity, input, client).await?;
 
         let (user_id, keep, auth_user_id) = (caller.user.id.clone(), caller.session.id.clone(), identity.id.clone());
         let ended = self
             .db
             .write(move |conn| {
-                mail_tokens::revoke_for_auth_user(conn, Purpose::PasswordReset, &auth_user_id)?;
+                one_time_tokens::revoke_for_auth_user(conn, Purpose::PasswordReset, &auth_user_id)?;
                 sessions::delete_for_user_except(conn, &user_id, &keep)
             })
             .await?;
@@ -93,7 +105,7 @@ impl Passwords {
     /// Mails a reset link when `entity_id` names an identity of a live user. Says nothing
     /// either way, and does the same database work either way, so neither the answer nor its
     /// timing tells whether the identity exists; the mail itself goes through the queue.
-    /// Rationed per identity and per client address ([`mail_tokens::ration_in`]).
+    /// Rationed per identity and per client address ([`one_time_tokens::ration_in`]).
     pub async fn request_reset(
         &self,
         provider_name: &str,
@@ -115,12 +127,12 @@ impl Passwords {
                 };
                 // Rationed whether or not the identity exists: the same work both ways.
                 let recipient = format!("{provider_name}:{entity}");
-                if !mail_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
+                if !one_time_tokens::ration_in(conn, Purpose::PasswordReset, &recipient, address.as_deref(), window)? {
                     return Ok(Reset::Withheld);
                 }
                 match (identity, user) {
                     (Some(identity), Some(user)) => {
-                        let token = mail_tokens::issue_in(
+                        let token = one_time_tokens::issue_in(
                             conn,
                             Purpose::PasswordReset,
                             &user.id,
@@ -152,7 +164,7 @@ impl Passwords {
         let taken = self
             .db
             .write(move |conn| {
-                let Some(row) = mail_tokens::take_in(conn, Purpose::PasswordReset, &raw, db::now())? else {
+                let Some(row) = one_time_tokens::take_in(conn, Purpose::PasswordReset, &raw, db::now())? else {
                     return Ok(None);
                 };
                 let identity = match row.auth_user_id.as_deref() {
@@ -166,13 +178,9 @@ impl Passwords {
         let Some((row, identity)) = taken else { return Err(PasswordError::LinkInvalid) };
         let provider = self.authenticator.provider(&identity.provider).map_err(|_| PasswordError::LinkInvalid)?;
 
-        let refused = match provider.reset(&identity, input).await {
-            Ok(Ok(())) => None,
-            Ok(Err(reason)) => Some(PasswordError::Invalid(reason)),
-            Err(e) => Some(e.into()),
-        };
-        if let Some(error) = refused {
-            self.db.write(move |conn| mail_tokens::restore_in(conn, &row)).await?;
+        if let Err(refused) = provider.reset(&identity, input).await {
+            let error = PasswordError::from(refused);
+            self.db.write(move |conn| one_time_tokens::restore_in(conn, &row)).await?;
             return Err(error);
         }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::token;
+use crate::domain::token;
 
 /// The binding cookie's name.
 pub const COOKIE: &str = "authql_flow";
@@ -27,7 +27,7 @@ pub const COOKIE: &str = "authql_flow";
 pub struct Binding(SecretString);
 
 impl Binding {
-    /// Accepts only what [`Binding::generate`] could have made.
+    /// Accepts only what `Binding::generate` could have made.
     pub fn parse(raw: &str) -> Option<Binding> {
         token::parse(raw).map(|valid| Binding(SecretString::from(valid)))
     }

@@ -1,0 +1,219 @@
+//! Signing in: registry → provider → user guard → session, the one path `authenticate`,
+//! `validateCallback` and `acceptInvite` share.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::accounts::invites::Invites;
+use crate::accounts::sessions::Sessions;
+use crate::auth::linking::{self, Refusal};
+use crate::auth::provider::{self, AuthRequest, Outcome, Provider};
+use crate::auth::throttle::Key;
+use crate::auth::user_guard::{self, Resolution};
+use crate::auth::{AuthError, InviteRef, Redirect, Registry, Throttle};
+use crate::config::SignupPolicy;
+use crate::db::models::auth_users::AuthUserRow;
+use crate::db::models::sessions::SessionRow;
+use crate::db::models::users::UserRow;
+use crate::db::{Db, DbError};
+use crate::domain::ClientInfo;
+
+/// A successful sign-in: the token exists only here.
+pub struct SignedIn {
+    /// The user was created by this sign-in (a sign-up).
+    pub new_user: bool,
+    pub session: SessionRow,
+    pub token: String,
+    pub user: UserRow,
+    pub auth_user: AuthUserRow,
+}
+
+pub enum AuthFlow {
+    SignedIn(Box<SignedIn>),
+    Redirect(Redirect),
+    Failed(String),
+    /// Refused before any attempt, so it counts as none: no open invite for the token, or
+    /// input for another address than the invite's.
+    Unattempted(String),
+}
+
+/// Which provider entry point a flow starts from.
+#[derive(Clone, Copy)]
+pub enum Step {
+    Authenticate,
+    Callback,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    db: Db,
+    sessions: Sessions,
+    invites: Invites,
+    policy: SignupPolicy,
+    throttle: Throttle,
+}
+
+/// How many times one sign-in is tried when it loses a race to a concurrent one (see
+/// [`Lost`]) before it gives up with [`AuthError::Contention`].
+const ATTEMPTS: usize = 8;
+
+/// Why an attempt must be made again.
+enum Lost {
+    /// Another request created this identity with a secret of its own after the provider
+    /// looked: the provider checks the input again against what is stored now.
+    IdentityRace,
+    /// The transaction hit a unique constraint a concurrent writer took first: the same
+    /// identity goes through the guard again, which now sees that writer's rows.
+    WriteConflict,
+}
+
+impl Authenticator {
+    pub(crate) fn new(
+        registry: Registry,
+        db: Db,
+        sessions: Sessions,
+        invites: Invites,
+        policy: SignupPolicy,
+        throttle: Throttle,
+    ) -> Authenticator {
+        Authenticator { inner: Arc::new(Inner { registry, db, sessions, invites, policy, throttle }) }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, AuthError> {
+        self.inner.registry.get(name).ok_or_else(|| AuthError::UnknownProvider {
+            name: name.to_string(),
+            registered: self.inner.registry.names(),
+        })
+    }
+
+    /// `authenticate` and `validateCallback`: one provider step, then the user guard, then a
+    /// session.
+    pub async fn run(
+        &self,
+        provider_name: &str,
+        step: Step,
+        input: &Value,
+        client: &ClientInfo,
+    ) -> Result<AuthFlow, AuthError> {
+        let provider = self.provider(provider_name)?;
+        self.sign_in(provider.as_ref(), step, input, client, None).await
+    }
+
+    /// `acceptInvite`: the open invite `token` stands for, the provider fitting the input to
+    /// it (or refusing it), then the same path as [`Authenticator::run`] under the invite.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        provider_name: &str,
+        input: &Value,
+        client: &ClientInfo,
+    ) -> Result<AuthFlow, AuthError> {
+        let Some(invite) = self.inner.invites.find_open_by_token(token).await? else {
+            return Ok(AuthFlow::Unattempted(Refusal::InviteInvalid.to_string()));
+        };
+        let provider = self.provider(provider_name)?;
+        let input = match provider.invited_input(input, &invite.email) {
+            Ok(input) => input,
+            Err(reason) => return Ok(AuthFlow::Unattempted(reason)),
+        };
+        // The token's hash goes along: a redirect flow started here ends when the invite is
+        // refreshed or deleted before it comes back.
+        let pinned = InviteRef { id: invite.id.clone(), token_hash: invite.token_hash.clone() };
+        let flow = self.sign_in(provider.as_ref(), Step::Authenticate, &input, client, Some(&pinned)).await?;
+        if matches!(flow, AuthFlow::SignedIn(_)) {
+            tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
+        }
+        Ok(flow)
+    }
+
+    /// The pipeline: provider, then guard and session in one transaction, made again (up to
+    /// [`ATTEMPTS`] in all) when a concurrent sign-in won a race.
+    async fn sign_in(
+        &self,
+        provider: &dyn Provider,
+        step: Step,
+        input: &Value,
+        client: &ClientInfo,
+        invite: Option<&InviteRef>,
+    ) -> Result<AuthFlow, AuthError> {
+        let policy = self.inner.policy;
+        let may_create = linking::may_sign_up(policy, invite.is_some());
+        let ration = self.inner.throttle.signup(client.ip.as_deref());
+        let mut proven: Option<Arc<provider::Identity>> = None;
+        for _ in 0..ATTEMPTS {
+            let identity = match proven.take() {
+                Some(identity) => identity,
+                None => {
+                    let req = AuthRequest { input, client, may_create, invite };
+                    let outcome = match step {
+                        Step::Authenticate => provider.authenticate(&req).await?,
+                        Step::Callback => provider.validate_callback(&req).await?,
+                    };
+                    match outcome {
+                        Outcome::Authenticated(identity) => Arc::new(*identity),
+                        Outcome::Redirect(redirect) => return Ok(AuthFlow::Redirect(redirect)),
+                        Outcome::Failed(reason) => return Ok(AuthFlow::Failed(reason)),
+                    }
+                }
+            };
+            match self.guard_and_issue(identity.clone(), invite, client, ration.clone()).await? {
+                Ok(flow) => return Ok(flow),
+                Err(Lost::IdentityRace) => {}
+                Err(Lost::WriteConflict) => proven = Some(identity),
+            }
+        }
+        Err(AuthError::Contention)
+    }
+
+    /// The guard and the session in one transaction.
+    async fn guard_and_issue(
+        &self,
+        identity: Arc<provider::Identity>,
+        invite: Option<&InviteRef>,
+        client: &ClientInfo,
+        ration: Option<Key>,
+    ) -> Result<Result<AuthFlow, Lost>, AuthError> {
+        // An invite may also have travelled inside the provider's own state.
+        let invite = identity.invite.clone().or_else(|| invite.cloned());
+        let (policy, sessions, client) = (self.inner.policy, self.inner.sessions.clone(), client.clone());
+        let result = self
+            .inner
+            .db
+            .write(move |conn| {
+                let flow = match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
+                    Resolution::Resolved(resolved) => {
+                        let (user, auth_user, new_user) = *resolved;
+                        let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                        Ok(AuthFlow::SignedIn(Box::new(SignedIn {
+                            new_user,
+                            session: issued.row,
+                            token: issued.token,
+                            user,
+                            auth_user,
+                        })))
+                    }
+                    Resolution::Refused(reason) => Ok(AuthFlow::Failed(reason)),
+                    Resolution::Raced => Err(Lost::IdentityRace),
+                    Resolution::Limited(limited) => return Ok(Err(limited)),
+                };
+                Ok(Ok(flow))
+            })
+            .await;
+        match result {
+            Err(DbError::Conflict(_)) => Ok(Err(Lost::WriteConflict)),
+            Err(other) => Err(other.into()),
+            Ok(Err(limited)) => Err(AuthError::RateLimited { retry_after: limited.retry_after }),
+            Ok(Ok(flow)) => Ok(flow),
+        }
+    }
+}
