@@ -241,7 +241,7 @@ impl Config {
 
     fn from_map(values: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let v = Values(values);
-        let (google, oidc, github) = providers::read(&v)?;
+        let providers::Providers { google, oidc, github } = providers::read(&v)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = Config {
             database_url: v.parse_with("database_url", "sqlite://authql.db", DatabaseUrl::parse)?,

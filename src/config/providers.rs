@@ -53,10 +53,15 @@ const OIDC_FIELDS: &[&str] =
 /// Provider names a configured OpenID Connect provider may not take: the built-in ones.
 const RESERVED_NAMES: &[&str] = &["emailpass", "google", "github", "passkey"];
 
+/// Every identity provider's settings, as read.
+pub(super) struct Providers {
+    pub(super) google: Option<GoogleConfig>,
+    pub(super) oidc: Vec<NamedOidcConfig>,
+    pub(super) github: Option<GithubConfig>,
+}
+
 /// The providers' settings read from `v`.
-pub(super) fn read(
-    v: &Values,
-) -> Result<(Option<GoogleConfig>, Vec<NamedOidcConfig>, Option<GithubConfig>), ConfigError> {
+pub(super) fn read(v: &Values) -> Result<Providers, ConfigError> {
     let google = match v.get("google_client_id") {
         None => None,
         Some(_) => Some(oidc_config(v, "google", Some("https://accounts.google.com"))?),
@@ -90,7 +95,7 @@ pub(super) fn read(
                 .to_string(),
         }),
     };
-    Ok((google, oidc, github))
+    Ok(Providers { google, oidc, github })
 }
 
 /// A fixed key, or one that may be an OpenID Connect provider's (checked once all are read).
