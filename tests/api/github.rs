@@ -219,49 +219,13 @@ both!(github_links_by_verified_address_and_undoes_a_pre_account_takeover);
 /// client secret, the code, the access token, the state, the binding nor the session token
 /// is in its log.
 async fn github_secrets_never_reach_the_log(backend: Backend) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
     let github = FakeGithub::start().await;
     github.add_account(octocat());
     let (_db, url) = crate::helpers::TestDb::create(backend);
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AUTHQL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.arg("serve")
-        .env("AUTHQL_DATABASE_URL", &url)
-        .env("AUTHQL_BIND", "127.0.0.1:0")
-        .env("AUTHQL_DB_POOL_SIZE", "4")
-        .env("AUTHQL_LOG", "trace")
-        .env("AUTHQL_LOG_FORMAT", "json")
-        .envs(env(&github, CLIENT_SECRET))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("authql starts");
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let sink = log.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = stderr.next_line().await {
-            let mut log = sink.lock().expect("log");
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-            .await
-            .expect("prints its address in time")
-            .expect("reads stdout")
-            .expect("an address line");
-        if let Some(addr) = line.strip_prefix("authql listening on ") {
-            break addr.to_string();
-        }
-    };
+    let settings = env(&github, CLIENT_SECRET);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (server, log) = crate::helpers::ServerProcess::start_logged(&url, &settings).await;
+    let addr = server.addr.clone();
     let browser = browser();
     let gql = |query: &'static str, variables: Value| {
         let (browser, addr) = (browser.clone(), addr.clone());
@@ -299,7 +263,7 @@ async fn github_secrets_never_reach_the_log(backend: Backend) {
     ];
     secrets.push(github.seen("/login/oauth/access_token")[0].form["code_verifier"].clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = log.lock().expect("log").clone();
+    let log = log.text();
     assert!(log.lines().count() > 50, "trace level logs plenty: {} lines", log.lines().count());
     for secret in &secrets {
         assert!(!log.contains(secret.as_str()), "the log holds a secret ({}...)", &secret[..6.min(secret.len())]);

@@ -3,116 +3,65 @@
 //! mailed over SMTP, invites and verification, and its whole log is searched for every
 //! password, token and hash it saw.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::both;
-use crate::helpers::{AUTHENTICATE, Backend, TestDb};
+use crate::helpers::{APP_URL, AUTHENTICATE, Backend, ServerProcess, TestDb};
 use crate::smtp::SmtpSink;
 
-const APP_URL: &str = "https://app.example";
-
-struct LoggedServer {
-    addr: String,
-    log: Arc<Mutex<String>>,
-    _child: tokio::process::Child,
-}
-
-impl LoggedServer {
-    async fn start(db_url: &str, smtp_url: &str) -> LoggedServer {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_authql"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AUTHQL_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.arg("serve")
-            .env("AUTHQL_DATABASE_URL", db_url)
-            .env("AUTHQL_BIND", "127.0.0.1:0")
-            .env("AUTHQL_DB_POOL_SIZE", "4")
-            .env("AUTHQL_LOG", "trace")
-            .env("AUTHQL_LOG_FORMAT", "json")
-            .env("AUTHQL_SMTP_URL", smtp_url)
-            .env("AUTHQL_APP_URL", APP_URL)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("authql starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = stderr.next_line().await {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-                .await
-                .expect("prints its address in time")
-                .expect("reads stdout")
-                .expect("an address line");
-            if let Some(addr) = line.strip_prefix("authql listening on ") {
-                break addr.to_string();
-            }
-        };
-        LoggedServer { addr, log, _child: child }
+/// A GraphQL request to the logging server, presenting `token` both ways (header logging
+/// would show either).
+async fn gql(server: &ServerProcess, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/graphql", server.addr))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        req = req.bearer_auth(token).header("cookie", format!("authql_session={token}"));
     }
-
-    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}/graphql", self.addr))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            // The cookie too: header logging would show either.
-            req = req.bearer_auth(token).header("cookie", format!("authql_session={token}"));
-        }
-        req.send().await.expect("answer").json().await.expect("JSON")
-    }
+    req.send().await.expect("answer").json().await.expect("JSON")
 }
 
 async fn no_password_token_or_hash_reaches_the_log(backend: Backend) {
     let sink = SmtpSink::start().await;
     let (_db, url) = TestDb::create(backend);
-    let server = LoggedServer::start(&url, &sink.url()).await;
+    let smtp = sink.url();
+    let (server, log) =
+        ServerProcess::start_logged(&url, &[("AUTHQL_SMTP_URL", smtp.as_str()), ("AUTHQL_APP_URL", APP_URL)]).await;
     let sign_in = |email: &str, password: &str| json!({ "provider": "emailpass", "input": { "email": email, "password": password } });
     let (first, wrong, second, third) =
         ("first secret phrase 7Qx", "wrong guess phrase 9Zk", "second secret phrase 3Lp", "third secret phrase 5Mv");
     let mut secrets: Vec<String> = vec![first.into(), wrong.into(), second.into(), third.into()];
 
-    let up = server.gql(None, AUTHENTICATE, sign_in("ada@example.com", first)).await;
+    let up = gql(&server, None, AUTHENTICATE, sign_in("ada@example.com", first)).await;
     let t1 = up["data"]["authenticate"]["session"]["token"].as_str().expect("token").to_string();
-    let failed = server.gql(None, AUTHENTICATE, sign_in("ada@example.com", wrong)).await;
+    let failed = gql(&server, None, AUTHENTICATE, sign_in("ada@example.com", wrong)).await;
     assert_eq!(failed["data"]["authenticate"]["success"], false, "{failed}");
-    let again = server.gql(None, AUTHENTICATE, sign_in("ada@example.com", first)).await;
+    let again = gql(&server, None, AUTHENTICATE, sign_in("ada@example.com", first)).await;
     let t2 = again["data"]["authenticate"]["session"]["token"].as_str().expect("token").to_string();
-    let me = server.gql(Some(&t2), "{ me { email } sessions { id } }", json!({})).await;
+    let me = gql(&server, Some(&t2), "{ me { email } sessions { id } }", json!({})).await;
     assert_eq!(me["data"]["me"]["email"], "ada@example.com", "{me}");
 
     let change = "mutation($i: JSON!) { updateProvider(provider: \"emailpass\", input: $i) }";
-    let changed = server.gql(Some(&t2), change, json!({ "i": { "currentPassword": first, "password": second } })).await;
+    let changed =
+        gql(&server, Some(&t2), change, json!({ "i": { "currentPassword": first, "password": second } })).await;
     assert_eq!(changed["data"]["updateProvider"], true, "{changed}");
 
-    let verify = server.gql(Some(&t2), "mutation { requestEmailVerification }", json!({})).await;
+    let verify = gql(&server, Some(&t2), "mutation { requestEmailVerification }", json!({})).await;
     assert_eq!(verify["data"]["requestEmailVerification"], true, "{verify}");
     let verify_token = sink.wait_for_nth(1, "ada@example.com").await.token(APP_URL, "/verify-email");
     let verified =
-        server.gql(Some(&t2), "mutation($t: String!) { verifyEmail(token: $t) }", json!({ "t": verify_token })).await;
+        gql(&server, Some(&t2), "mutation($t: String!) { verifyEmail(token: $t) }", json!({ "t": verify_token })).await;
     assert_eq!(verified["data"]["verifyEmail"], true, "{verified}");
 
     let reset_request = "mutation { requestPasswordReset(provider: \"emailpass\", entityId: \"ada@example.com\") }";
-    assert_eq!(server.gql(None, reset_request, json!({})).await["data"]["requestPasswordReset"], true);
+    assert_eq!(gql(&server, None, reset_request, json!({})).await["data"]["requestPasswordReset"], true);
     let reset_token = sink.wait_for_nth(2, "ada@example.com").await.token(APP_URL, "/reset-password");
     let reset = "mutation($t: String!, $i: JSON!) { resetPassword(token: $t, input: $i) }";
-    let done = server.gql(None, reset, json!({ "t": reset_token, "i": { "password": third } })).await;
+    let done = gql(&server, None, reset, json!({ "t": reset_token, "i": { "password": third } })).await;
     assert_eq!(done["data"]["resetPassword"], true, "{done}");
-    let last = server.gql(None, AUTHENTICATE, sign_in("ada@example.com", third)).await;
+    let last = gql(&server, None, AUTHENTICATE, sign_in("ada@example.com", third)).await;
     let t3 = last["data"]["authenticate"]["session"]["token"].as_str().expect("token").to_string();
     secrets.extend([t1, t2, t3, verify_token, reset_token]);
 
@@ -141,7 +90,7 @@ async fn no_password_token_or_hash_reaches_the_log(backend: Backend) {
 
     // Let the last lines arrive, then search the whole log.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = server.log.lock().expect("log").clone();
+    let log = log.text();
     assert!(log.contains("sign_in"), "the audit log was captured: {:.500}", log);
     assert!(log.lines().count() > 50, "trace level logs plenty: {} lines", log.lines().count());
     for secret in &secrets {
