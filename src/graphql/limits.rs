@@ -8,14 +8,18 @@
 //!
 //! 1. [`scan_query`] and [`scan_json`] read the raw text once, counting bracket nesting outside
 //!    strings and comments (and, for queries, tokens), before any parser sees it;
-//! 2. [`Budget::admit`] parses a document that passed the scan and measures it with fragments
-//!    summarised once each: nesting, field depth, introspection lists, selections once every
-//!    spread is expanded, aliases. The parsed document is handed on, so it is parsed once.
+//! 2. [`Budget::admit`] parses a document that passed the scan and [`measure`]s it, each
+//!    fragment summarised once: selection nesting, field depth, introspection lists,
+//!    selections and fields once every spread is expanded, aliases, cycles. The parsed
+//!    document stays in the request, so async-graphql does not parse it again.
+//!
+//! What async-graphql would refuse anyway (depth, complexity) gets the same verdict here, only
+//! sooner: validating 10,000 unknown fields costs more than answering a real query.
 
 use std::collections::HashMap;
 
-use async_graphql::Request;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Request, ServerError};
 
 use super::{MAX_COMPLEXITY, MAX_DEPTH, MAX_INTROSPECTION_DEPTH};
 
@@ -43,13 +47,13 @@ const INTROSPECTION_LISTS: [&str; 8] =
 /// Why a request was refused. Each message is meant for the person who wrote the query.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
-    #[error("The query is nested too deeply: brackets may nest at most {MAX_NESTING} levels")]
+    #[error("Query is nested too deep: brackets may nest at most {MAX_NESTING} levels")]
     Brackets,
-    #[error("The request's JSON is nested too deeply: at most {MAX_NESTING} levels")]
+    #[error("The request's JSON is nested too deep: at most {MAX_NESTING} levels")]
     Json,
     #[error("The request is too long: at most {MAX_TOKENS} tokens")]
     Tokens,
-    #[error("The query is nested too deeply: selections may nest at most {MAX_NESTING} levels, fragments included")]
+    #[error("Query is nested too deep: selections may nest at most {MAX_NESTING} levels, fragments included")]
     Selections,
     #[error("Query is nested too deep: fields may nest at most {MAX_DEPTH} levels")]
     Depth,
@@ -74,8 +78,24 @@ impl LimitError {
     /// an error as validation would answer it. What is found before a document is understood
     /// (the raw text, the batch's shared budget) and the alias rule (400 since round one)
     /// refuse the request.
-    pub fn refuses_request(&self) -> bool {
+    fn refuses_request(&self) -> bool {
         matches!(self, Self::Brackets | Self::Json | Self::Tokens | Self::Expansion | Self::Aliases)
+    }
+}
+
+/// What [`Budget::admit`] turns away.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The whole HTTP request: answered 400.
+    Request(LimitError),
+    /// This document only: answered with this error in its place, as a parse or validation
+    /// error is, and never run.
+    Document(ServerError),
+}
+
+impl From<LimitError> for Refusal {
+    fn from(e: LimitError) -> Self {
+        if e.refuses_request() { Refusal::Request(e) } else { Refusal::Document(ServerError::new(e.to_string(), None)) }
     }
 }
 
@@ -201,17 +221,18 @@ pub struct Budget {
 impl Budget {
     /// Scans, parses and measures one request's document and keeps the parsed document in the
     /// request, so async-graphql does not parse it again. A document that does not parse is
-    /// left for async-graphql to report: the scan has already bounded what its parser does.
-    pub fn admit(&mut self, request: &mut Request) -> Result<(), LimitError> {
+    /// refused with the parser's own error, as async-graphql would answer it.
+    pub fn admit(&mut self, request: &mut Request) -> Result<(), Refusal> {
         self.tokens += scan_query(&request.query)?;
         if self.tokens > MAX_TOKENS {
-            return Err(LimitError::Tokens);
+            return Err(LimitError::Tokens.into());
         }
-        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return Ok(()) };
+        let doc =
+            async_graphql::parser::parse_query(&request.query).map_err(|e| Refusal::Document(ServerError::from(e)))?;
         let shape = measure(&doc)?;
         self.selections = self.selections.saturating_add(shape.selections);
         if self.selections > MAX_SELECTIONS {
-            return Err(LimitError::Expansion);
+            return Err(LimitError::Expansion.into());
         }
         request.set_parsed_query(doc);
         Ok(())
@@ -514,14 +535,14 @@ mod tests {
         let mut budget = Budget::default();
         let wide = format!("{{ {} }}", "__typename ".repeat(MAX_TOKENS / 2 + 10));
         assert!(budget.admit(&mut Request::new(wide.clone())).is_ok());
-        assert_eq!(budget.admit(&mut Request::new(wide)), Err(LimitError::Tokens));
+        assert!(matches!(budget.admit(&mut Request::new(wide)), Err(Refusal::Request(LimitError::Tokens))));
         let mut budget = Budget::default();
         // Few tokens, many selections: each document expands to 10 + 10 × 300 + 300.
         let many = format!("{{ {} }} fragment F on Query {{ {} }}", "...F ".repeat(10), "__typename ".repeat(300));
         for _ in 0..3 {
             assert!(budget.admit(&mut Request::new(many.clone())).is_ok());
         }
-        assert_eq!(budget.admit(&mut Request::new(many)), Err(LimitError::Expansion));
+        assert!(matches!(budget.admit(&mut Request::new(many)), Err(Refusal::Request(LimitError::Expansion))));
     }
 
     #[test]
@@ -530,8 +551,13 @@ mod tests {
         Budget::default().admit(&mut request).expect("admitted");
         let doc = request.parsed_query().expect("parsed");
         assert_eq!(doc.operations.iter().count(), 1);
-        // A document that does not parse is left to async-graphql to report.
+        // A document that does not parse is answered with the parser's error, parsed once.
         let mut broken = Request::new("{ a(");
-        assert!(Budget::default().admit(&mut broken).is_ok());
+        let Err(Refusal::Document(e)) = Budget::default().admit(&mut broken) else { panic!("refused") };
+        assert!(e.message.contains("1:5"), "{}", e.message);
+        // A document over a limit of its own is refused alone; the batch's budget, whole.
+        let deep = format!("{{ {}id{} }}", "a { ".repeat(MAX_DEPTH), " }".repeat(MAX_DEPTH));
+        let Err(Refusal::Document(e)) = Budget::default().admit(&mut Request::new(deep)) else { panic!("refused") };
+        assert_eq!(e.message, LimitError::Depth.to_string());
     }
 }

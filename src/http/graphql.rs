@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::UNAVAILABLE_FLAG;
-use crate::graphql::limits::{self, Budget, LimitError};
+use crate::graphql::limits::{self, Budget, LimitError, Refusal};
 use crate::http::credentials;
 use crate::server::AppState;
 
@@ -110,14 +110,14 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>, schema: web::Data
 
 /// Holds every document of the request to [`limits`], one budget for the whole batch. `Err`
 /// refuses the request; otherwise each document's own refusal, if any, in batch order.
-fn admit(batch: &mut BatchRequest) -> Result<Vec<Option<LimitError>>, LimitError> {
+fn admit(batch: &mut BatchRequest) -> Result<Vec<Option<ServerError>>, LimitError> {
     let mut budget = Budget::default();
     let mut refusals = Vec::new();
     for request in batch.iter_mut() {
         match budget.admit(request) {
             Ok(()) => refusals.push(None),
-            Err(e) if e.refuses_request() => return Err(e),
-            Err(e) => refusals.push(Some(e)),
+            Err(Refusal::Request(e)) => return Err(e),
+            Err(Refusal::Document(e)) => refusals.push(Some(e)),
         }
     }
     Ok(refusals)
@@ -141,12 +141,12 @@ async fn execute(
     state: &AppState,
     schema: &AuthqlSchema,
     batch: BatchRequest,
-    refusals: Vec<Option<LimitError>>,
+    refusals: Vec<Option<ServerError>>,
 ) -> HttpResponse {
     let token = credentials::session_token(req, state);
     let client = credentials::client_info(req, state);
     let with_context = |r: Request| r.data(RequestContext::new(token.clone(), client.clone()));
-    let refused = |e: &LimitError| Response::from_errors(vec![ServerError::new(e.to_string(), None)]);
+    let refused = |e: &ServerError| Response::from_errors(vec![e.clone()]);
     let mut response = match batch {
         BatchRequest::Single(r) => match refusals.first().and_then(Option::as_ref) {
             Some(e) => BatchResponse::Single(refused(e)),
@@ -208,8 +208,8 @@ fn give_every_error_a_code(response: &mut BatchResponse) {
     }
 }
 
-/// Whether the operation that would run is a mutation; a document that does not parse is
-/// left for execution to report.
+/// Whether the operation that would run is a mutation; only admitted documents, parsed
+/// already, are asked.
 fn is_mutation(request: &mut Request) -> bool {
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else { return false };
