@@ -241,14 +241,14 @@ impl Budget {
 
 /// What [`measure`] found in a whole document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shape {
-    pub selections: usize,
-    pub aliases: usize,
+pub(crate) struct Shape {
+    pub(crate) selections: usize,
+    pub(crate) aliases: usize,
 }
 
 /// Measures a parsed document against every limit above, fragments expanded where they are
 /// spread, each fragment summarised once per context (inside introspection or not).
-pub fn measure(doc: &ExecutableDocument) -> Result<Shape, LimitError> {
+pub(crate) fn measure(doc: &ExecutableDocument) -> Result<Shape, LimitError> {
     let mut walker = Walker { doc, fragments: HashMap::new() };
     let (mut selections, mut aliases, mut fields) = (0usize, 0usize, 0usize);
     for (_, op) in doc.operations.iter() {
