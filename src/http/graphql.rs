@@ -44,7 +44,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError}
 use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
-use crate::graphql::limits::{Budget, LimitError};
+use crate::graphql::limits::{Budget, LimitError, Refusal as LimitRefusal};
 use crate::http::credentials;
 use crate::state::AppState;
 use media::MediaType;
@@ -109,14 +109,14 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>, schema: web::Data
 
 /// Holds every document of the request to [`limits`], one budget for the whole batch. `Err`
 /// refuses the request; otherwise each document's own refusal, if any, in batch order.
-fn admit(batch: &mut BatchRequest) -> Result<Vec<Option<LimitError>>, LimitError> {
+fn admit(batch: &mut BatchRequest) -> Result<Vec<Option<ServerError>>, LimitError> {
     let mut budget = Budget::default();
     let mut refusals = Vec::new();
     for request in batch.iter_mut() {
         match budget.admit(request) {
             Ok(()) => refusals.push(None),
-            Err(e) if e.refuses_request() => return Err(e),
-            Err(e) => refusals.push(Some(e)),
+            Err(LimitRefusal::Request(e)) => return Err(e),
+            Err(LimitRefusal::Document(e)) => refusals.push(Some(e)),
         }
     }
     Ok(refusals)
@@ -166,7 +166,7 @@ async fn execute(
     schema: &AuthqlSchema,
     media: MediaType,
     batch: BatchRequest,
-    refusals: Vec<Option<LimitError>>,
+    refusals: Vec<Option<ServerError>>,
 ) -> HttpResponse {
     let token = credentials::session_token(req, state);
     let mut client = credentials::client_info(req, state);
@@ -180,7 +180,7 @@ async fn execute(
     let mut admitted = Vec::with_capacity(requests.len());
     for (mut request, limit) in requests.into_iter().zip(refusals) {
         let checked = match limit {
-            Some(e) => Err(vec![ServerError::new(e.to_string(), None)]),
+            Some(e) => Err(vec![e]),
             None => coerce::check(&mut request),
         };
         match checked {
@@ -277,8 +277,8 @@ fn give_every_error_a_code(r: &mut Response) {
     }
 }
 
-/// Whether the operation that would run is a mutation; a document that does not parse is
-/// left for execution to report.
+/// Whether the operation that would run is a mutation; only admitted documents, parsed
+/// already, are asked.
 fn is_mutation(request: &mut Request) -> bool {
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else { return false };

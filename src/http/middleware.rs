@@ -21,7 +21,7 @@ fn accepted_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-pub(crate) async fn around(
+pub async fn around(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {

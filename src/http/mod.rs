@@ -5,7 +5,8 @@ pub(crate) mod graphiql;
 pub mod graphql;
 pub(crate) mod health;
 pub(crate) mod metrics;
-pub(crate) mod middleware;
+// Public for the fuzz target (fuzz/), which wires the same App as `server::run`.
+pub mod middleware;
 pub(crate) mod web_ui;
 
 use actix_web::web;
@@ -18,7 +19,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Cross-origin access: only the origins in `AUTHQL_CORS_ORIGINS`, with credentials.
 /// Requests from other origins are not refused here (same-origin pages send `Origin` too);
 /// they just get no CORS headers, so browsers keep their answers from the page.
-pub(crate) fn cors(config: &crate::config::Config) -> actix_cors::Cors {
+pub fn cors(config: &crate::config::Config) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST"])
         .allowed_headers([
