@@ -45,7 +45,7 @@ use crate::graphql::AuthqlSchema;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::{UNAVAILABLE, UNAVAILABLE_RETRY_AFTER};
 use crate::graphql::limits::{Budget, LimitError, Refusal as LimitRefusal};
-use crate::http::credentials;
+use crate::http::caller;
 use crate::state::AppState;
 use media::MediaType;
 use wire::Refusal;
@@ -66,7 +66,7 @@ pub async fn post(
         Ok(media) => media,
         Err(e) => return error_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &e.to_string()),
     };
-    if !credentials::is_json(&req) {
+    if !caller::is_json(&req) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,
@@ -168,9 +168,9 @@ async fn execute(
     batch: BatchRequest,
     refusals: Vec<Option<ServerError>>,
 ) -> HttpResponse {
-    let token = credentials::session_token(req, state);
-    let mut client = credentials::client_info(req, state);
-    client.flow_binding = credentials::flow_binding(req);
+    let token = caller::session_token(req, state);
+    let mut client = caller::client_info(req, state);
+    client.flow_binding = caller::flow_binding(req);
     let with_context = |r: Request| r.data(RequestContext::new(token.clone(), client.clone()));
     let (requests, is_batch) = match batch {
         BatchRequest::Single(r) => (vec![r], false),

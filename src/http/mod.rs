@@ -1,6 +1,6 @@
-//! actix glue only: routes, credentials, health, the playground and the web app.
+//! actix glue only: routes, who is calling (caller), health, the playground and the web app.
 
-pub(crate) mod credentials;
+pub(crate) mod caller;
 pub(crate) mod graphiql;
 pub mod graphql;
 pub(crate) mod health;
