@@ -39,6 +39,8 @@ pub const MAX_ALIASES: usize = 30;
 /// along one path. GraphiQL needs three (`types { fields { args } }`); each more multiplies
 /// the answer by the size of the schema.
 pub const MAX_INTROSPECTION_LISTS: usize = 3;
+/// The longest name or number a document may hold.
+pub const MAX_NAME_LEN: usize = 1024;
 
 /// The introspection fields whose answers are lists of objects.
 const INTROSPECTION_LISTS: [&str; 8] =
@@ -69,6 +71,8 @@ pub enum LimitError {
     Complexity,
     #[error("A request may use at most {MAX_ALIASES} aliases")]
     Aliases,
+    #[error("A name or number may be at most {MAX_NAME_LEN} characters long")]
+    NameLength,
     #[error("Cannot spread fragment \"{0}\" within itself")]
     FragmentCycle(String),
 }
@@ -135,8 +139,12 @@ pub fn scan_query(text: &str) -> Result<usize, LimitError> {
                 i += 1;
             }
             c if is_word(c) => {
+                let start = i;
                 while i < b.len() && is_word(b[i]) {
                     i += 1;
+                }
+                if i - start > MAX_NAME_LEN {
+                    return Err(LimitError::NameLength);
                 }
             }
             _ => i += 1,
@@ -150,6 +158,10 @@ pub fn scan_query(text: &str) -> Result<usize, LimitError> {
 }
 
 /// Names, numbers and the `...` of spreads: each run is one token.
+///
+/// Longer names than any schema could hold are refused before validation: an unknown name
+/// is compared with every known one to suggest a fix, and at 64 KiB that alone takes most
+/// of a second.
 fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'+')
 }

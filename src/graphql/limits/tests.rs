@@ -161,3 +161,16 @@ fn an_admitted_document_is_kept_parsed() {
     let Err(Refusal::Document(e)) = Budget::default().admit(&mut Request::new(deep)) else { panic!("refused") };
     assert_eq!(e.message, LimitError::Depth.to_string());
 }
+
+#[test]
+fn names_longer_than_any_schema_holds_are_refused_before_validation() {
+    let at = format!("{{ {} }}", "a".repeat(MAX_NAME_LEN));
+    assert!(scan_query(&at).is_ok());
+    let past = format!("{{ {} }}", "a".repeat(MAX_NAME_LEN + 1));
+    assert_eq!(scan_query(&past), Err(LimitError::NameLength));
+    // Inside a string the characters are no name.
+    assert!(scan_query(&format!("{{ a(x: \"{}\") }}", "a".repeat(4 * MAX_NAME_LEN))).is_ok());
+    // One document refused, not the request.
+    let Err(Refusal::Document(e)) = Budget::default().admit(&mut Request::new(past)) else { panic!("refused") };
+    assert_eq!(e.message, LimitError::NameLength.to_string());
+}
