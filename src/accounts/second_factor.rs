@@ -87,8 +87,10 @@ impl SecondFactor {
         SecondFactor { db, throttle, window }
     }
 
+    /// Code checks on one user, whichever ticket or mutation: as with a password, the
+    /// owner's success forgives the failures before it (a guesser never has one).
     fn user_key(&self, user_id: &str) -> Key {
-        Key::new("mfa_user", user_id, MAX_CHECKS, self.window)
+        Key::new("mfa_user", user_id, MAX_CHECKS, self.window).forgiven_by_success()
     }
 
     /// Starts (or restarts) enrolment: a new secret replaces an unconfirmed one.
@@ -222,17 +224,19 @@ impl SecondFactor {
         let result = self
             .db
             .write(move |conn| {
-                // Taken first, so of two uses of one ticket only one gets past here; a wrong
-                // code puts it back for another try.
+                // Locked first, so uses of one ticket take turns: a wrong code leaves it for
+                // another try, a right one spends it before the next use looks.
+                if !mfa_tickets::lock_live(conn, &hash, db::now())? {
+                    return Ok(Err(MfaError::TicketInvalid));
+                }
                 let Some(row) = mfa_tickets::find_live(conn, &hash, db::now())? else {
                     return Ok(Err(MfaError::TicketInvalid));
                 };
+                if let Err(e) = check_in(conn, &row.user_id, &method, &code)? {
+                    return Ok(Err(e));
+                }
                 if !mfa_tickets::take(conn, &hash)? {
                     return Ok(Err(MfaError::TicketInvalid));
-                }
-                if let Err(e) = check_in(conn, &row.user_id, &method, &code)? {
-                    mfa_tickets::insert(conn, &row)?;
-                    return Ok(Err(e));
                 }
                 Ok(then(conn, &row)?.ok_or(MfaError::TicketInvalid))
             })

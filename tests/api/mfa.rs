@@ -287,6 +287,12 @@ async fn recovery_codes_work_once_and_disabling_needs_a_code(backend: Backend) {
         tokio::join!(verify(&app, &t1, "recovery_code", &codes[2]), verify(&app, &t2, "recovery_code", &codes[2]));
     let passed = [&a, &b].iter().filter(|r| r["data"]["verifySecondFactor"]["success"] == true).count();
     assert_eq!(passed, 1, "{a} {b}");
+    // One ticket with two good codes at once: one session.
+    let t = ticket(&app, "alice@example.com").await;
+    let (a, b) =
+        tokio::join!(verify(&app, &t, "recovery_code", &codes[4]), verify(&app, &t, "recovery_code", &codes[5]));
+    let passed = [&a, &b].iter().filter(|r| r["data"]["verifySecondFactor"]["success"] == true).count();
+    assert_eq!(passed, 1, "a ticket is single use: {a} {b}");
 
     // Disabling needs a code: a wrong one changes nothing.
     let body = app.gql_as(&token, DISABLE, json!({ "code": auth.wrong_code() })).await;

@@ -36,6 +36,18 @@ pub fn find_live(
         .optional()?)
 }
 
+/// Locks the live ticket with this hash for the rest of the transaction (a no-op UPDATE:
+/// the one row lock both backends take alike); false when there is none. On PostgreSQL a
+/// second transaction waits here and then sees what the first left: the ticket, or nothing.
+pub fn lock_live(conn: &mut DbConnection, ticket_hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(
+        mfa_tickets::table.filter(mfa_tickets::ticket_hash.eq(ticket_hash)).filter(mfa_tickets::expires_at.gt(now)),
+    )
+    .set(mfa_tickets::created_at.eq(mfa_tickets::created_at))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Spends the ticket: true only for the one transaction whose delete removed the row.
 pub fn take(conn: &mut DbConnection, ticket_hash: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(mfa_tickets::table.filter(mfa_tickets::ticket_hash.eq(ticket_hash))).execute(conn)? == 1)
