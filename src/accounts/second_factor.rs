@@ -323,3 +323,48 @@ fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_two_groups_of_five_from_the_alphabet_and_compare_loosely() {
+        let code = recovery_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(&code[5..6], "-");
+        assert!(code.bytes().filter(|b| *b != b'-').all(|b| RECOVERY_ALPHABET.contains(&b)));
+        assert_eq!(normalize(&code.to_uppercase()), normalize(&format!(" {} ", code.replace('-', ""))));
+        assert_ne!(recovery_code(), recovery_code());
+    }
+
+    #[test]
+    fn the_otpauth_label_escapes_what_an_address_may_hold() {
+        assert_eq!(percent_encode("authql:a+b@x.io"), "authql:a%2Bb@x.io");
+        assert_eq!(percent_encode("a b/c?d&e"), "a%20b%2Fc%3Fd%26e");
+    }
+
+    #[test]
+    fn a_code_is_valid_for_its_step_and_one_either_side_only() {
+        let row = TotpRow {
+            user_id: "u".into(),
+            secret: Secret::from([7u8; 20]).to_base32(),
+            confirmed_at: None,
+            last_used_step: None,
+            created_at: db::now(),
+        };
+        let now = u64::try_from(db::now().and_utc().timestamp()).expect("after 1970") / STEP_SECONDS;
+        let totp = Builder::new().with_secret(Secret::from([7u8; 20])).build().expect("defaults are RFC 6238");
+        for step in [now - 1, now, now + 1] {
+            let code = totp.generate(step * STEP_SECONDS).to_string();
+            // Another step may share the code by chance; then it is still a valid step.
+            let found = totp_step(&row, &code).expect("secret readable").expect("valid");
+            assert!((now - 1..=now + 1).contains(&u64::try_from(found).expect("positive")), "{found}");
+        }
+        let far = totp.generate((now + 5) * STEP_SECONDS).to_string();
+        let near: Vec<String> = (now - 1..=now + 1).map(|s| totp.generate(s * STEP_SECONDS).to_string()).collect();
+        if !near.contains(&far) {
+            assert_eq!(totp_step(&row, &far).expect("secret readable"), None);
+        }
+    }
+}

@@ -40,7 +40,9 @@ impl SecondFactorMutation {
         #[graphql(desc = "A current 6-digit code from the authenticator app.")] code: String,
     ) -> ApiResult<Vec<String>> {
         let caller = ctx.require_session().await?;
-        ctx.state().second_factor.confirm(&caller.user.id, &code).await.api()
+        let codes = ctx.state().second_factor.confirm(&caller.user.id, &code).await.api()?;
+        tracing::info!(target: "audit", event = "totp_enabled", user_id = %caller.user.id);
+        Ok(codes)
     }
 
     /// Turns TOTP off and forgets its secret and recovery codes.
@@ -53,6 +55,7 @@ impl SecondFactorMutation {
     ) -> ApiResult<bool> {
         let caller = ctx.require_session().await?;
         ctx.state().second_factor.disable(&caller.user.id, &code).await.api()?;
+        tracing::info!(target: "audit", event = "totp_disabled", user_id = %caller.user.id);
         Ok(true)
     }
 }
