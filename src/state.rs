@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{Authenticator, Invites, Lifetime, Passwords, Sessions, Users, Verification};
+use crate::accounts::{Authenticator, Invites, Lifetime, Passwords, SecondFactor, Sessions, Users, Verification};
 use crate::auth::{Hasher, Registry, Throttle};
 use crate::config::Config;
 use crate::db::models::{oauth_states, one_time_tokens};
@@ -27,6 +27,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub passwords: Passwords,
     pub verification: Verification,
+    pub second_factor: SecondFactor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,7 @@ impl AppState {
         let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);
         let mailer = Mailer::from_config(&config)?;
         let invites = Invites::new(db.clone(), config.invite_ttl, mailer.clone());
+        let second_factor = SecondFactor::new(db.clone(), throttle.clone(), config.throttle.window);
         let authenticator = Authenticator::new(
             registry,
             db.clone(),
@@ -66,6 +68,7 @@ impl AppState {
             invites.clone(),
             config.signup,
             throttle.clone(),
+            second_factor.clone(),
         );
         let users = Users::new(db.clone());
         let window = config.throttle.window;
@@ -91,10 +94,11 @@ impl AppState {
             mailer,
             passwords,
             verification,
+            second_factor,
         })
     }
 
-    /// Deletes expired sessions, old throttle entries, abandoned OAuth states and spent mail tokens
+    /// Deletes expired sessions, old throttle entries, abandoned OAuth states, second-factor tickets and spent mail tokens
     /// now and then.
     pub fn spawn_housekeeping(&self) {
         let state = self.clone();
@@ -110,6 +114,9 @@ impl AppState {
                 }
                 if let Err(e) = state.db.write(|conn| oauth_states::delete_expired(conn, crate::db::now())).await {
                     tracing::warn!(error = %e, "could not prune expired OAuth states");
+                }
+                if let Err(e) = state.second_factor.prune().await {
+                    tracing::warn!(error = %e, "could not prune expired second-factor tickets");
                 }
                 if let Err(e) = state.db.write(|conn| one_time_tokens::delete_expired(conn, crate::db::now())).await {
                     tracing::warn!(error = %e, "could not prune expired mail tokens");

@@ -1,10 +1,11 @@
 //! Account services, each over the database and the parts below it: [`sign_in`] (the
 //! authenticate path), [`sessions`], [`users`], [`invites`], e-mail [`verification`], mailed
-//! [`one_time_tokens`] and [`credentials`] (change and reset).
+//! [`one_time_tokens`], [`credentials`] (change and reset) and the TOTP [`second_factor`].
 
 pub mod credentials;
 pub mod invites;
 pub mod one_time_tokens;
+pub mod second_factor;
 pub mod sessions;
 pub mod sign_in;
 pub mod users;
@@ -12,6 +13,7 @@ pub mod verification;
 
 pub use credentials::Passwords;
 pub use invites::Invites;
+pub use second_factor::SecondFactor;
 pub use sessions::{Lifetime, Sessions};
 pub use sign_in::Authenticator;
 pub use users::Users;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::accounts::invites::Invites;
+use crate::accounts::second_factor::{self, MfaError, SecondFactor};
 use crate::accounts::sessions::Sessions;
 use crate::auth::linking::{self, Refusal};
 use crate::auth::provider::{self, AuthRequest, Outcome, Provider};
@@ -13,9 +14,9 @@ use crate::auth::throttle::Key;
 use crate::auth::user_guard::{self, Resolution};
 use crate::auth::{AuthError, InviteRef, Redirect, Registry, Throttle};
 use crate::config::SignupPolicy;
-use crate::db::models::auth_users::AuthUserRow;
+use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::models::sessions::SessionRow;
-use crate::db::models::users::UserRow;
+use crate::db::models::users::{self, UserRow};
 use crate::db::{Db, DbError};
 use crate::domain::ClientInfo;
 
@@ -32,11 +33,24 @@ pub struct SignedIn {
 pub enum AuthFlow {
     SignedIn(Box<SignedIn>),
     Redirect(Redirect),
+    /// The first factor passed, but the user has a second one on: no session, a ticket
+    /// for `verify_second_factor` instead.
+    SecondFactorRequired(SecondFactorTicket),
     Failed(String),
     /// Refused before any attempt, so it counts as none: no open invite for the token, or
     /// input for another address than the invite's.
     Unattempted(String),
 }
+
+/// The ticket a passed first factor gets while a second factor is on; it exists only here.
+pub struct SecondFactorTicket {
+    pub ticket: String,
+    pub methods: Vec<String>,
+    pub user_id: String,
+}
+
+/// What `answer` says when a second factor is required (API 6.5).
+pub const SECOND_FACTOR_REQUIRED: &str = "A second factor is required";
 
 /// Which provider entry point a flow starts from.
 #[derive(Clone, Copy)]
@@ -57,6 +71,7 @@ struct Inner {
     invites: Invites,
     policy: SignupPolicy,
     throttle: Throttle,
+    second_factor: SecondFactor,
 }
 
 /// How many times one sign-in is tried when it loses a race to a concurrent one (see
@@ -81,8 +96,9 @@ impl Authenticator {
         invites: Invites,
         policy: SignupPolicy,
         throttle: Throttle,
+        second_factor: SecondFactor,
     ) -> Authenticator {
-        Authenticator { inner: Arc::new(Inner { registry, db, sessions, invites, policy, throttle }) }
+        Authenticator { inner: Arc::new(Inner { registry, db, sessions, invites, policy, throttle, second_factor }) }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -134,6 +150,39 @@ impl Authenticator {
             tracing::info!(target: "audit", event = "invite_accepted", invite_id = %invite.id);
         }
         Ok(flow)
+    }
+
+    /// `verifySecondFactor`: a ticket from a passed first factor and a second factor's code
+    /// give the session that first factor would have, bound to the identity it used.
+    pub async fn verify_second_factor(
+        &self,
+        ticket: &str,
+        method: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<AuthFlow, AuthError> {
+        let (sessions, client) = (self.inner.sessions.clone(), client.clone());
+        let redeemed = self
+            .inner
+            .second_factor
+            .redeem(ticket, method, code, move |conn, ticket| {
+                let Some(user) = users::find_live(conn, &ticket.user_id)? else { return Ok(None) };
+                let Some(auth_user) = auth_users::find_many(conn, std::slice::from_ref(&ticket.auth_user_id))?
+                    .into_iter()
+                    .find(|a| a.user_id.as_deref() == Some(user.id.as_str()))
+                else {
+                    return Ok(None);
+                };
+                let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                Ok(Some(SignedIn { new_user: false, session: issued.row, token: issued.token, user, auth_user }))
+            })
+            .await;
+        match redeemed {
+            Ok(signed_in) => Ok(AuthFlow::SignedIn(Box::new(signed_in))),
+            Err(MfaError::RateLimited { retry_after }) => Err(AuthError::RateLimited { retry_after }),
+            Err(MfaError::Db(db)) => Err(AuthError::Db(db)),
+            Err(refused) => Ok(AuthFlow::Failed(refused.to_string())),
+        }
     }
 
     /// The pipeline: provider, then guard and session in one transaction, made again (up to
@@ -193,14 +242,25 @@ impl Authenticator {
                 let flow = match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
                     Resolution::Resolved(resolved) => {
                         let (user, auth_user, new_user) = *resolved;
-                        let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
-                        Ok(AuthFlow::SignedIn(Box::new(SignedIn {
-                            new_user,
-                            session: issued.row,
-                            token: issued.token,
-                            user,
-                            auth_user,
-                        })))
+                        // Every first factor ends here, so a second factor cannot be skipped
+                        // by picking another provider.
+                        if SecondFactor::enabled_in(conn, &user.id)? {
+                            let ticket = SecondFactor::issue_ticket_in(conn, &user.id, &auth_user.id)?;
+                            Ok(AuthFlow::SecondFactorRequired(SecondFactorTicket {
+                                ticket,
+                                methods: second_factor::METHODS.iter().map(|m| m.to_string()).collect(),
+                                user_id: user.id,
+                            }))
+                        } else {
+                            let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                            Ok(AuthFlow::SignedIn(Box::new(SignedIn {
+                                new_user,
+                                session: issued.row,
+                                token: issued.token,
+                                user,
+                                auth_user,
+                            })))
+                        }
                     }
                     Resolution::Refused(reason) => Ok(AuthFlow::Failed(reason)),
                     Resolution::Raced => Err(Lost::IdentityRace),

@@ -4,7 +4,7 @@ use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
 use crate::db::models::users::{self, UserChanges, UserQuery, UserRow};
-use crate::db::models::{auth_users, sessions};
+use crate::db::models::{auth_users, mfa_tickets, sessions, totp};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::Role;
 
@@ -133,6 +133,9 @@ impl Users {
                 }
                 sessions::delete_for_user(conn, &id)?;
                 auth_users::delete_for_user(conn, &id)?;
+                // Soft deletion keeps the user row only: no second factor or ticket outlives it.
+                totp::delete_for_user(conn, &id)?;
+                mfa_tickets::delete_for_user(conn, &id)?;
                 users::soft_delete(conn, &id, db::now())?;
                 Ok(Ok(()))
             })

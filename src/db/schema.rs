@@ -41,6 +41,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        user_id -> Text,
+        auth_user_id -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     oauth_states (state_hash) {
         state_hash -> Text,
         provider -> Text,
@@ -69,6 +79,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         token_hash -> Text,
@@ -79,6 +99,16 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
     }
 }
 
@@ -109,8 +139,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_attempts,
     auth_users,
     invites,
+    mfa_tickets,
     oauth_states,
     one_time_tokens,
+    recovery_codes,
     sessions,
+    totp_factors,
     users,
 );

@@ -4,7 +4,7 @@
 use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
-use crate::accounts::sign_in::{AuthFlow, Step};
+use crate::accounts::sign_in::{AuthFlow, SECOND_FACTOR_REQUIRED, Step};
 use crate::auth::{AuthError, HashError};
 use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
@@ -43,6 +43,24 @@ impl AuthMutation {
         let flow = ctx.state().authenticator.run(&provider, Step::Callback, &input.0, &ctx.request().client).await;
         Ok(answer(ctx, &provider, flow)?)
     }
+
+    /// Completes a sign-in that answered with an mfaTicket: on success the session is issued
+    /// exactly as by a sign-in without a second factor (cookie included).
+    async fn verify_second_factor(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mfaTicket of the sign-in's AuthResult; single use, 5 minutes.")] ticket: String,
+        #[graphql(desc = "One of the AuthResult's mfaMethods: \"totp\" or \"recovery_code\".")] method: String,
+        #[graphql(desc = "The 6-digit code of the authenticator app, or an unused recovery code.")] code: String,
+    ) -> ApiResult<AuthResult> {
+        let flow = ctx.state().authenticator.verify_second_factor(&ticket, &method, &code, &ctx.request().client).await;
+        // Metrics and the audit log name the first factor's provider, as the sign-in would.
+        let provider = match &flow {
+            Ok(AuthFlow::SignedIn(signed_in)) => signed_in.auth_user.provider.clone(),
+            _ => "second_factor".to_string(),
+        };
+        Ok(answer(ctx, &provider, flow)?)
+    }
 }
 
 /// A sign-in's answer: metrics, the audit log, cookies, and the `AuthResult`; shared with
@@ -77,6 +95,16 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
             cookies::set_flow_binding(ctx, state, &ctx.request().client.flow_binding, &redirect.binding);
             AuthResult { success: true, location: Some(redirect.location), ..Default::default() }
         }
+        AuthFlow::SecondFactorRequired(required) => {
+            state.metrics.observe_authentication(label, "second_factor");
+            tracing::info!(target: "audit", event = "second_factor_required", user_id = %required.user_id, provider = label, ip);
+            AuthResult {
+                error: Some(SECOND_FACTOR_REQUIRED.into()),
+                mfa_ticket: Some(required.ticket),
+                mfa_methods: Some(required.methods),
+                ..Default::default()
+            }
+        }
         AuthFlow::SignedIn(signed_in) => {
             state.metrics.observe_authentication(label, "success");
             cookies::set_session(ctx, state, &signed_in.token, &signed_in.session);
@@ -96,6 +124,8 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
                 session: Some(Session::from_row(signed_in.session, Some(signed_in.token), None)),
                 user: Some(User::from(signed_in.user)),
                 auth_user: Some(AuthUser::from(signed_in.auth_user)),
+                mfa_ticket: None,
+                mfa_methods: None,
             }
         }
     })

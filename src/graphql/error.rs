@@ -147,6 +147,24 @@ impl From<crate::accounts::verification::VerifyError> for ApiError {
     }
 }
 
+impl From<crate::accounts::second_factor::MfaError> for ApiError {
+    fn from(e: crate::accounts::second_factor::MfaError) -> Self {
+        use crate::accounts::second_factor::MfaError;
+        match e {
+            MfaError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
+            MfaError::Db(db) => db.into(),
+            MfaError::BadSecret => {
+                tracing::error!("a stored TOTP secret cannot be read");
+                ApiError::Internal
+            }
+            MfaError::AlreadyEnabled | MfaError::NotEnabled => ApiError::Conflict(e.to_string()),
+            MfaError::NotEnrolled | MfaError::InvalidCode | MfaError::TicketInvalid | MfaError::UnknownMethod => {
+                ApiError::BadInput(e.to_string())
+            }
+        }
+    }
+}
+
 /// What resolvers return.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use crate::db::models::auth_users::{self, AuthUserRow};
+use crate::db::models::totp;
 use crate::db::models::users::{self, UserRow};
 use crate::db::{Db, DbError};
 
@@ -22,6 +23,21 @@ pub struct AuthUserById(pub String);
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct AuthUsersOfUser(pub String);
+
+/// Whether a user has TOTP on (a page of users asks once).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TotpEnabledOf(pub String);
+
+impl Loader<TotpEnabledOf> for StoreLoader {
+    type Value = bool;
+    type Error = Arc<DbError>;
+
+    async fn load(&self, keys: &[TotpEnabledOf]) -> Result<HashMap<TotpEnabledOf, bool>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let on = self.db.read(move |conn| totp::confirmed_among(conn, &ids)).await.map_err(Arc::new)?;
+        Ok(keys.iter().map(|k| (k.clone(), on.contains(&k.0))).collect())
+    }
+}
 
 impl Loader<UserById> for StoreLoader {
     type Value = UserRow;

@@ -10,6 +10,7 @@ pub mod invites;
 pub mod limits;
 pub mod loaders;
 pub mod passwords;
+pub mod second_factor;
 pub mod sessions;
 pub mod types;
 pub mod users;
@@ -33,6 +34,7 @@ pub struct Mutation(
     invites::InviteMutation,
     passwords::PasswordMutation,
     verification::VerificationMutation,
+    second_factor::SecondFactorMutation,
 );
 
 pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -12,7 +12,7 @@ use crate::db::models::users::UserRow;
 use crate::db::to_utc;
 use crate::domain;
 use crate::graphql::error::{ApiError, ApiResult};
-use crate::graphql::loaders::{AuthUsersOfUser, StoreLoader};
+use crate::graphql::loaders::{AuthUsersOfUser, StoreLoader, TotpEnabledOf};
 
 /// What a user may do: ADMIN manages users and invites; MEMBER manages themself.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -82,6 +82,16 @@ impl User {
             .map_err(|_| async_graphql::Error::from(ApiError::Unavailable))?
             .unwrap_or_default();
         Ok(rows.into_iter().map(AuthUser::from).collect())
+    }
+
+    /// Whether a TOTP second factor is on: every sign-in then asks for a code.
+    async fn totp_enabled(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let loader = ctx.data_unchecked::<DataLoader<StoreLoader>>();
+        let enabled = loader
+            .load_one(TotpEnabledOf(self.id.to_string()))
+            .await
+            .map_err(|_| async_graphql::Error::from(ApiError::Unavailable))?;
+        Ok(enabled.unwrap_or(false))
     }
 }
 
@@ -224,6 +234,11 @@ pub struct AuthResult {
     pub user: Option<User>,
     /// The identity used, on success.
     pub auth_user: Option<AuthUser>,
+    /// Set when the first factor passed but the user has a second factor on: no session
+    /// exists yet; pass it to verifySecondFactor within 5 minutes. Single use.
+    pub mfa_ticket: Option<String>,
+    /// With mfaTicket: the methods verifySecondFactor accepts, e.g. ["totp", "recovery_code"].
+    pub mfa_methods: Option<Vec<String>>,
 }
 
 impl AuthResult {

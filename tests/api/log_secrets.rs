@@ -1,7 +1,7 @@
 //! Secrets never reach the log: the real binary at the most verbose log level (every crate,
 //! `trace`, JSON) serves sign-up, failed and successful sign-ins, a password change, a reset
-//! mailed over SMTP, invites and verification, and its whole log is searched for every
-//! password, token and hash it saw.
+//! mailed over SMTP, invites and verification, a TOTP second factor, and its whole log is
+//! searched for every password, token, hash and second-factor secret it saw.
 
 use std::time::Duration;
 
@@ -10,6 +10,10 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::helpers::{APP_URL, AUTHENTICATE, Backend, ServerProcess, TestDb};
 use crate::smtp::SmtpSink;
+
+const AUTHENTICATE_MFA: &str = r#"mutation($provider: String!, $input: JSON!) {
+  authenticate(provider: $provider, input: $input) { success error mfaTicket }
+}"#;
 
 /// A GraphQL request to the logging server, presenting `token` both ways (header logging
 /// would show either).
@@ -63,7 +67,19 @@ async fn no_password_token_or_hash_reaches_the_log(backend: Backend) {
     assert_eq!(done["data"]["resetPassword"], true, "{done}");
     let last = gql(&server, None, AUTHENTICATE, sign_in("ada@example.com", third)).await;
     let t3 = last["data"]["authenticate"]["session"]["token"].as_str().expect("token").to_string();
-    secrets.extend([t1, t2, t3, verify_token, reset_token]);
+    // The second factor: its secret, recovery codes, ticket and the session it leads to.
+    let enrolled = gql(&server, Some(&t3), crate::mfa::ENROLL, json!({})).await;
+    let totp_secret = enrolled["data"]["enrollTotp"]["secret"].as_str().expect("secret").to_string();
+    let mut app = crate::mfa::Authenticator::new(&totp_secret);
+    let confirmed = gql(&server, Some(&t3), crate::mfa::CONFIRM, json!({ "code": app.next_code().await })).await;
+    let codes: Vec<String> = serde_json::from_value(confirmed["data"]["confirmTotp"].clone()).expect("codes");
+    let asked = gql(&server, None, AUTHENTICATE_MFA, sign_in("ada@example.com", third)).await;
+    let ticket = asked["data"]["authenticate"]["mfaTicket"].as_str().expect("ticket").to_string();
+    let vars = json!({ "ticket": ticket, "method": "recovery_code", "code": codes[0] });
+    let passed = gql(&server, None, crate::mfa::VERIFY, vars).await;
+    let t4 = passed["data"]["verifySecondFactor"]["session"]["token"].as_str().expect("token").to_string();
+    secrets.extend([t1, t2, t3, t4, verify_token, reset_token, totp_secret, ticket]);
+    secrets.extend(codes);
 
     // The stored hashes, read from the database, must not be in the log either.
     let db =

@@ -27,6 +27,7 @@ mod layers;
 mod limits;
 mod log_secrets;
 mod mail;
+mod mfa;
 mod nesting;
 mod oidc;
 mod passwords;

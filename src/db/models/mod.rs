@@ -4,7 +4,9 @@
 pub mod attempts;
 pub mod auth_users;
 pub mod invites;
+pub mod mfa_tickets;
 pub mod oauth_states;
 pub mod one_time_tokens;
 pub mod sessions;
+pub mod totp;
 pub mod users;

@@ -6,6 +6,7 @@
 
 mod binding;
 mod id_tokens;
+mod second_factor;
 mod support;
 
 use std::time::{Duration, Instant};
