@@ -119,7 +119,7 @@ fn create_user(config: &Config, email: &str, password_text: String, role: RoleAr
     password::check_new(&password_secret).map_err(|e| format!("--password: {e}"))?;
     let db = Db::connect(&config.database_url, 1, config.db_timeout).map_err(|e| e.to_string())?;
     db.migrate().map_err(|e| e.to_string())?;
-    let hasher = Hasher::new(config.argon2, 1, 0).map_err(|e| e.to_string())?;
+    let hasher = Hasher::new(config.argon2, 1, config.hash_max_wait).map_err(|e| e.to_string())?;
     let hash = runtime()?.block_on(hasher.hash(&password_secret)).map_err(|e| e.to_string())?;
     let role = match role {
         RoleArg::Admin => Role::Admin,

@@ -67,7 +67,7 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(elapsed.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
     }
 
-    /// `outcome`: success, failure, redirect, rate_limited or error.
+    /// `outcome`: success, failure, redirect, rate_limited, unavailable or error.
     pub fn observe_authentication(&self, provider: &str, outcome: &'static str) {
         if let Ok(mut map) = self.authentications.lock() {
             *map.entry((provider.to_string(), outcome)).or_insert(0) += 1;

@@ -53,7 +53,7 @@ impl AppState {
     }
 
     pub fn with_db(config: Config, db: Db) -> Result<AppState, StartError> {
-        let hasher = Hasher::new(config.argon2, config.hash_workers, config.hash_queue)?;
+        let hasher = Hasher::new(config.argon2, config.hash_workers, config.hash_max_wait)?;
         let sessions = Sessions::new(db.clone(), Lifetime::new(config.session_ttl, config.session_max_ttl));
         let throttle = Throttle::new(db.clone(), config.throttle);
         let http = crate::auth::outbound::client()?;

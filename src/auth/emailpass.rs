@@ -45,8 +45,13 @@ impl EmailPass {
         };
         let verified = self.hasher.verify(password, &stored).await?;
         if verified.needs_rehash {
-            let rehashed = self.hasher.hash(password).await?;
-            self.store_hash(&row.id, &rehashed).await?;
+            match self.hasher.hash(password).await {
+                Ok(rehashed) => self.store_hash(&row.id, &rehashed).await?,
+                // The password is proven: a crowd must not turn that into a refusal. The
+                // upgrade waits for the next sign-in.
+                Err(HashError::Overloaded { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(verified.matches)
     }
@@ -75,7 +80,7 @@ impl EmailPass {
                 reservation.failed();
                 Ok(false)
             }
-            Err(e @ AuthError::Hash(HashError::Overloaded)) => {
+            Err(e @ AuthError::Hash(HashError::Overloaded { .. })) => {
                 // No password was looked at: the attempt is not spent.
                 reservation.release().await?;
                 Err(e)
@@ -205,11 +210,10 @@ impl Provider for EmailPass {
             Ok(c) => c,
             Err(message) => return Ok(Outcome::Failed(message)),
         };
-        // Every path below hashes once; when the pool is full, say so before any database
-        // work, so a crowd is turned away fast instead of queueing on reads.
-        if !self.hasher.has_room() {
-            return Err(AuthError::Hash(HashError::Overloaded));
-        }
+        // Every path below hashes once; when the wait for a worker is already too long, say
+        // so before any database work, so the excess of a crowd is turned away fast instead
+        // of queueing on reads.
+        self.hasher.admits()?;
         match self.find(&email).await? {
             None if req.may_create => self.sign_up(email, &password, req).await,
             found => self.sign_in(email, found, &password, req).await,

@@ -1,6 +1,7 @@
 //! Argon2id off the async runtime, on a bounded pool: at most `workers` hashes at once
-//! (each takes ~19 MiB and a core for ~15 ms) and at most `queue` waiting. Past that the
-//! caller is told to come back, instead of memory growing with the crowd.
+//! (each takes ~19 MiB and a core for ~15 ms); the rest wait for a worker while their
+//! expected wait stays under `max_wait` ([`admission`](super::admission)). Past that the
+//! caller is told when to come back, instead of waiting without end.
 //!
 //! The pool is `workers` threads of its own, each with argon2 working memory that it keeps
 //! and reuses for every hash. Allocating 19 MiB per hash (what argon2's convenience API
@@ -11,19 +12,22 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
+use crate::auth::admission::{self, Admission, TooLong};
 use crate::config::Argon2Params;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    #[error("too many password checks in progress")]
-    Overloaded,
+    /// The expected wait for a worker is past the limit; `retry_after`: that wait, in whole
+    /// seconds rounded up.
+    #[error("too many password checks waiting; try again in {retry_after} s")]
+    Overloaded { retry_after: u64 },
     #[error("password hashing failed: {0}")]
     Internal(String),
 }
@@ -73,15 +77,14 @@ struct Inner {
     params: Params,
     /// Feeds the hashing threads; they stop when the last `Hasher` is dropped.
     jobs: mpsc::Sender<Job>,
-    admission: Semaphore,
-    capacity: usize,
+    admission: Arc<Admission>,
     /// A real hash of a random password, verified against when there is no account, so an
     /// unknown identity costs the same time as a wrong password.
     dummy: String,
 }
 
 impl Hasher {
-    pub fn new(cost: Argon2Params, workers: usize, queue: usize) -> Result<Hasher, HashError> {
+    pub fn new(cost: Argon2Params, workers: usize, max_wait: Duration) -> Result<Hasher, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| HashError::Internal(e.to_string()))?;
         let dummy = dummy_hash(&params)?;
@@ -111,8 +114,11 @@ impl Hasher {
             inner: Arc::new(Inner {
                 params,
                 jobs,
-                admission: Semaphore::new(workers + queue),
-                capacity: workers + queue,
+                admission: Arc::new(Admission::new(
+                    workers.max(1),
+                    max_wait,
+                    admission::prior(cost.memory_kib, cost.iterations),
+                )),
                 dummy,
             }),
         })
@@ -141,33 +147,43 @@ impl Hasher {
 
     /// Whether a hash would be admitted now. An early answer for callers that would do other
     /// work (database reads) before hashing; admission itself is still decided in `run`.
-    pub fn has_room(&self) -> bool {
-        self.inner.admission.available_permits() > 0
+    pub fn admits(&self) -> Result<(), HashError> {
+        self.inner.admission.check().map_err(overloaded)
     }
 
     /// How many hashes are waiting or running now.
     pub fn in_flight(&self) -> usize {
-        self.inner.capacity.saturating_sub(self.inner.admission.available_permits())
+        self.inner.admission.in_flight()
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self.inner.admission.try_acquire().map_err(|_| HashError::Overloaded)?;
+        // Held by the caller: a caller that goes away (client disconnected) makes room at
+        // once, and its job is skipped below when a worker reaches it.
+        let _admitted = self.inner.admission.enter().map_err(overloaded)?;
+        let admission = self.inner.admission.clone();
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            // The caller went away while this waited (client disconnected): skip the work.
             if done.is_closed() {
                 return;
             }
+            let started = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(memory)))
                 .unwrap_or_else(|_| Err(HashError::Internal("a hashing thread panicked".into())));
+            // The rate is measured here, on the worker, so it follows the machine as it is now
+            // (cores shared with the server and the database), not as it was at start-up.
+            admission.record(started.elapsed());
             let _ = done.send(outcome);
         });
         self.inner.jobs.send(job).map_err(|_| HashError::Internal("the hashing threads have stopped".into()))?;
         result.await.map_err(|_| HashError::Internal("the hashing thread dropped the job".into()))?
     }
+}
+
+fn overloaded(refused: TooLong) -> HashError {
+    HashError::Overloaded { retry_after: refused.retry_after_secs() }
 }
 
 fn internal(e: impl std::fmt::Display) -> HashError {
@@ -249,6 +265,8 @@ fn verify_blocking(
 mod tests {
     use super::*;
 
+    const WAIT: Duration = Duration::from_secs(10);
+
     fn cheap() -> Argon2Params {
         Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }
     }
@@ -259,7 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let h = Hasher::new(cheap(), 2, 4).expect("hasher");
+        let h = Hasher::new(cheap(), 2, WAIT).expect("hasher");
         let stored = h.hash(&secret("right horse")).await.expect("hash");
         assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(h.verify(&secret("right horse"), &stored).await.expect("verify").matches);
@@ -268,10 +286,10 @@ mod tests {
 
     #[tokio::test]
     async fn weaker_stored_parameters_ask_for_a_rehash() {
-        let weak = Hasher::new(cheap(), 1, 1).expect("hasher");
+        let weak = Hasher::new(cheap(), 1, WAIT).expect("hasher");
         let stored = weak.hash(&secret("pass phrase")).await.expect("hash");
         let strong =
-            Hasher::new(Argon2Params { memory_kib: 128, iterations: 2, parallelism: 1 }, 1, 1).expect("hasher");
+            Hasher::new(Argon2Params { memory_kib: 128, iterations: 2, parallelism: 1 }, 1, WAIT).expect("hasher");
         let v = strong.verify(&secret("pass phrase"), &stored).await.expect("verify");
         assert_eq!(v, Verified { matches: true, needs_rehash: true });
         let v = strong.verify(&secret("not it"), &stored).await.expect("verify");
@@ -281,20 +299,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn overload_is_refused_fast() {
-        // One worker and no queue: while one hash runs, a second caller is refused at once.
-        let h = Hasher::new(Argon2Params { memory_kib: 8192, iterations: 8, parallelism: 1 }, 1, 0).expect("hasher");
+    async fn past_the_expected_wait_a_hash_is_refused_at_once_with_the_estimate() {
+        // One worker, hashes measured at 2 s, 1 s allowed: while one runs, the next would
+        // wait 2 s and is refused; once it is done, the next is admitted.
+        let h = Hasher::new(cheap(), 1, Duration::from_secs(1)).expect("hasher");
+        h.inner.admission.record(Duration::from_secs(2));
+        let (started, start) = tokio::sync::oneshot::channel();
         let busy = {
             let h = h.clone();
-            tokio::spawn(async move { h.hash(&secret("first one")).await })
+            tokio::spawn(async move {
+                h.run(move |_| {
+                    let _ = started.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            })
         };
-        // Give the first caller time to be admitted.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        assert!(!h.has_room());
+        start.await.expect("the busy job started");
+        assert!(matches!(h.admits(), Err(HashError::Overloaded { retry_after: 2 })), "{:?}", h.admits());
         let refused = h.hash(&secret("second one")).await;
-        assert!(matches!(refused, Err(HashError::Overloaded)), "{refused:?}");
-        assert!(busy.await.expect("join").is_ok());
-        assert!(h.has_room());
+        assert!(matches!(refused, Err(HashError::Overloaded { retry_after: 2 })), "{refused:?}");
+        assert_eq!(h.in_flight(), 1, "the refused hash took no place");
+        busy.await.expect("join").expect("the busy job");
+        assert_eq!(h.in_flight(), 0);
+        assert!(h.admits().is_ok());
         assert!(h.hash(&secret("third one")).await.is_ok());
     }
 
@@ -332,7 +361,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_run_on_the_pools_own_threads() {
-        let h = Hasher::new(cheap(), 2, 4).expect("hasher");
+        let h = Hasher::new(cheap(), 2, WAIT).expect("hasher");
         for _ in 0..4 {
             let name = h.run(|_| Ok(std::thread::current().name().map(str::to_string))).await.expect("run");
             assert!(name.as_deref().is_some_and(|n| n.starts_with("authql-hash-")), "{name:?}");
@@ -345,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn dummy_verification_never_matches_and_fails_cleanly_on_garbage() {
-        let h = Hasher::new(cheap(), 1, 1).expect("hasher");
+        let h = Hasher::new(cheap(), 1, WAIT).expect("hasher");
         assert!(h.verify_dummy(&secret("anything")).await.is_ok());
         assert!(matches!(h.verify(&secret("x"), "not a hash").await, Err(HashError::Internal(_))));
     }

@@ -2,6 +2,7 @@
 //! [`provider`]s, the [`user_guard`] under the [`linking`] rules, the [`throttle`], the
 //! password [`hasher`] and redirect [`flow`]s. [`crate::accounts::sign_in`] runs them in order.
 
+pub(crate) mod admission;
 pub(crate) mod emailpass;
 pub(crate) mod flow;
 pub(crate) mod github;

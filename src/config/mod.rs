@@ -31,6 +31,11 @@ pub enum ConfigError {
     #[error("`{0}` was replaced by `AUTHQL_TRUSTED_PROXIES`: list the proxies' addresses or CIDR blocks")]
     TrustProxyReplaced(String),
     #[error(
+        "`{0}` was replaced by `AUTHQL_HASH_MAX_WAIT`: sign-ins now wait for a hashing worker while the \
+         expected wait stays under it (default 10s), whatever their number; remove the setting"
+    )]
+    HashQueueReplaced(String),
+    #[error(
         "unknown setting `{name}`: OpenID Connect providers are set with AUTHQL_OIDC_<NAME>_<FIELD>, \
          FIELD one of {fields}, NAME one listed in AUTHQL_OIDC_PROVIDERS (listed: {listed})"
     )]
@@ -132,8 +137,8 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// Hashes computed at once (default: the number of cores).
     pub hash_workers: usize,
-    /// Hashes allowed to wait for a worker; past that, callers are told to retry.
-    pub hash_queue: usize,
+    /// How long a hash may expect to wait for a worker before it is refused with 503.
+    pub hash_max_wait: Duration,
     pub db_pool_size: u32,
     /// How long a request waits for a database connection before giving up (503).
     pub db_timeout: Duration,
@@ -180,7 +185,7 @@ const KEYS: &[&str] = &[
     "argon2_iterations",
     "argon2_parallelism",
     "hash_workers",
-    "hash_queue",
+    "hash_max_wait",
     "db_pool_size",
     "db_timeout",
     "throttle_account_max",
@@ -287,7 +292,7 @@ impl Config {
                 parallelism: v.parse_with("argon2_parallelism", "1", |s| parse_range(s, 1, 64))?,
             },
             hash_workers: v.parse_with("hash_workers", &cores.to_string(), |s| parse_range(s, 1, 1024))? as usize,
-            hash_queue: v.parse_with("hash_queue", "64", |s| parse_range(s, 0, 100_000))? as usize,
+            hash_max_wait: v.parse_with("hash_max_wait", "10s", parse_duration)?,
             db_pool_size: v.parse_with("db_pool_size", "10", |s| parse_range(s, 1, 1000))?,
             db_timeout: v.parse_with("db_timeout", "5s", parse_duration)?,
             throttle: ThrottleConfig {

@@ -40,6 +40,27 @@ fn trusted_proxies_are_a_list_of_blocks_and_the_old_switch_says_what_replaced_it
 }
 
 #[test]
+fn hashes_wait_up_to_a_duration_and_the_old_queue_length_says_what_replaced_it() {
+    let c = Config::from_sources(None, env(&[])).expect("valid");
+    assert_eq!(c.hash_max_wait, Duration::from_secs(10));
+    let c = Config::from_sources(None, env(&[("AUTHQL_HASH_MAX_WAIT", "1s")])).expect("valid");
+    assert_eq!(c.hash_max_wait, Duration::from_secs(1));
+    let err = Config::from_sources(None, env(&[("AUTHQL_HASH_MAX_WAIT", "0s")])).unwrap_err();
+    assert!(err.to_string().contains("AUTHQL_HASH_MAX_WAIT"), "{err}");
+    // Retired, not ignored: an operator who set it learns at start-up what replaced it.
+    let err = Config::from_sources(None, env(&[("AUTHQL_HASH_QUEUE", "64")])).unwrap_err();
+    assert!(matches!(err, ConfigError::HashQueueReplaced(_)), "{err}");
+    assert!(err.to_string().contains("AUTHQL_HASH_QUEUE") && err.to_string().contains("AUTHQL_HASH_MAX_WAIT"), "{err}");
+    let dir = std::env::temp_dir().join(format!("authql-config-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("authql.toml");
+    std::fs::write(&path, "hash_queue = 0\n").expect("write");
+    let err = Config::from_sources(Some(&path), env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::HashQueueReplaced(_)), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn sign_ups_per_address_default_to_30() {
     let c = Config::from_sources(None, env(&[])).expect("defaults are valid");
     assert_eq!(c.throttle.signup_max_per_address, 30);

@@ -37,7 +37,11 @@ impl Values {
 
 /// An unknown key; a removed one says what replaced it, so an upgrade does not fail blind.
 pub(super) fn unknown_key(key: &str, name: String) -> ConfigError {
-    if key == "trust_proxy" { ConfigError::TrustProxyReplaced(name) } else { ConfigError::UnknownKey(name) }
+    match key {
+        "trust_proxy" => ConfigError::TrustProxyReplaced(name),
+        "hash_queue" => ConfigError::HashQueueReplaced(name),
+        _ => ConfigError::UnknownKey(name),
+    }
 }
 
 pub(super) fn invalid(key: &str, reason: &str) -> ConfigError {

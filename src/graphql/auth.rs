@@ -73,10 +73,10 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
     let flow = match flow {
         Ok(flow) => flow,
         Err(e) => {
-            let outcome = if matches!(e, AuthError::RateLimited { .. } | AuthError::Hash(HashError::Overloaded)) {
-                "rate_limited"
-            } else {
-                "error"
+            let outcome = match e {
+                AuthError::RateLimited { .. } => "rate_limited",
+                AuthError::Hash(HashError::Overloaded { .. }) => "unavailable",
+                _ => "error",
             };
             state.metrics.observe_authentication(label, outcome);
             tracing::info!(target: "audit", event = "sign_in_refused", provider = label, ip, outcome);

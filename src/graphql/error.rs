@@ -16,7 +16,12 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     RateLimited(u64),
+    /// The database is unreachable: come back in [`UNAVAILABLE_RETRY_AFTER`] seconds.
     Unavailable,
+    /// Too many password checks waiting for the hashing workers: come back in this many
+    /// seconds (the expected wait). Not `RateLimited`, which would tell the client its
+    /// account or address is throttled.
+    Overloaded(u64),
     Internal,
 }
 
@@ -28,6 +33,7 @@ impl ApiError {
             ApiError::BadInput(m) | ApiError::NotFound(m) | ApiError::Conflict(m) => m.clone(),
             ApiError::RateLimited(secs) => format!("Too many attempts; try again in {secs} seconds"),
             ApiError::Unavailable => "The service is temporarily unavailable; try again shortly".into(),
+            ApiError::Overloaded(secs) => format!("The service is busy; try again in {secs} seconds"),
             ApiError::Internal => "Internal error".into(),
         }
     }
@@ -40,7 +46,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::RateLimited(_) => "RATE_LIMITED",
-            ApiError::Unavailable => UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded(_) => UNAVAILABLE,
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -61,6 +67,7 @@ impl From<ApiError> for async_graphql::Error {
             match e {
                 ApiError::RateLimited(secs) => ext.set("retryAfter", secs),
                 ApiError::Unavailable => ext.set("retryAfter", UNAVAILABLE_RETRY_AFTER),
+                ApiError::Overloaded(secs) => ext.set("retryAfter", secs),
                 _ => {}
             }
         })
@@ -89,7 +96,7 @@ impl From<AuthError> for ApiError {
                 registered.join(", ")
             )),
             AuthError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
-            AuthError::Hash(HashError::Overloaded) => ApiError::RateLimited(1),
+            AuthError::Hash(HashError::Overloaded { retry_after }) => ApiError::Overloaded(retry_after),
             AuthError::Db(db) => db.into(),
             AuthError::Hash(HashError::Internal(reason)) => {
                 tracing::error!(%reason, "password hashing failed");

@@ -11,7 +11,10 @@
 //! | a mutation over GET | 405 | 405 |
 //! | a request error: the document does not parse or validate, names no operation, its variables do not coerce ([`coerce`]), it is over a limit of its own | 200 | 400 |
 //! | it ran (resolver errors such as `UNAUTHENTICATED` included) | 200 | 200 |
-//! | it ran into `UNAVAILABLE` (database unreachable) | 503 + `Retry-After` | 503 + `Retry-After` |
+//! | it ran into `UNAVAILABLE` (database unreachable, hashing workers overloaded) | 503 + `Retry-After` | 503 + `Retry-After` |
+//!
+//! `Retry-After` is the longest `extensions.retryAfter` among the answer's `UNAVAILABLE`
+//! errors: a client that waits that long has waited long enough for every one of them.
 //!
 //! A request error's answer has `errors` and no `data` key in either type (the GraphQL spec:
 //! no `data` when nothing ran), and so has a 503: the spec allows a non-2xx answer only
@@ -206,22 +209,24 @@ async fn execute(
 /// The HTTP answer to documents that reached [`execute`]: see the module's table.
 fn respond(media: MediaType, mut answers: Vec<Answer>, is_batch: bool) -> HttpResponse {
     answers.iter_mut().for_each(|a| give_every_error_a_code(&mut a.response));
-    let unavailable: Vec<bool> = answers.iter().map(|a| is_unavailable(&a.response)).collect();
-    let status = if unavailable.contains(&true) {
+    let unavailable: Vec<Option<u64>> = answers.iter().map(|a| unavailable_retry_after(&a.response)).collect();
+    let retry_after = unavailable.iter().flatten().max().copied();
+    let status = if retry_after.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else if media == MediaType::GraphQLResponse && answers.iter().all(|a| a.request_error) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut bodies = answers.iter().zip(&unavailable).map(|(a, &u)| render(&a.response, !(a.request_error || u)));
+    let mut bodies =
+        answers.iter().zip(&unavailable).map(|(a, u)| render(&a.response, !(a.request_error || u.is_some())));
     let body = match is_batch {
         true => format!("[{}]", bodies.collect::<Vec<_>>().join(",")),
         false => bodies.next().unwrap_or_default(),
     };
     let mut http = graphql_response(status, media, body);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        http.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
+    if let Some(secs) = retry_after {
+        http.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     // What resolvers set (Set-Cookie), every value from every document: async-graphql's
     // http types, not actix's.
@@ -255,9 +260,21 @@ fn render(response: &Response, with_data: bool) -> String {
     })
 }
 
-fn is_unavailable(response: &Response) -> bool {
+/// The longest `retryAfter` of the response's `UNAVAILABLE` errors (each has one; the
+/// database's default for one that had not); `None` when it has no such error.
+fn unavailable_retry_after(response: &Response) -> Option<u64> {
     let unavailable = async_graphql::Value::from(UNAVAILABLE);
-    response.errors.iter().any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&unavailable))
+    let seconds = |v: &async_graphql::Value| match v {
+        async_graphql::Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    response
+        .errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref())
+        .filter(|x| x.get("code") == Some(&unavailable))
+        .map(|x| x.get("retryAfter").and_then(seconds).unwrap_or(UNAVAILABLE_RETRY_AFTER))
+        .max()
 }
 
 /// Errors raised by async-graphql itself (parse, validation, limits, argument coercion)
@@ -305,4 +322,41 @@ fn error_response(status: StatusCode, media: MediaType, message: &str) -> HttpRe
     let mut response = Response::from_errors(vec![ServerError::new(message, None)]);
     give_every_error_a_code(&mut response);
     graphql_response(status, media, render(&response, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::ErrorExtensionValues;
+
+    fn error(code: &str, retry_after: Option<u64>) -> ServerError {
+        let mut e = ServerError::new("x", None);
+        let mut ext = ErrorExtensionValues::default();
+        ext.set("code", code);
+        if let Some(secs) = retry_after {
+            ext.set("retryAfter", secs);
+        }
+        e.extensions = Some(ext);
+        e
+    }
+
+    #[test]
+    fn retry_after_is_the_longest_unavailable_wait() {
+        let answer = |errors| Answer { response: Response::from_errors(errors), request_error: false };
+        let http = respond(
+            MediaType::Json,
+            vec![
+                answer(vec![error("UNAVAILABLE", Some(7)), error("RATE_LIMITED", Some(60))]),
+                answer(vec![error("UNAVAILABLE", Some(2))]),
+            ],
+            true,
+        );
+        assert_eq!(http.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(http.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("7"));
+        let http = respond(MediaType::Json, vec![answer(vec![error("UNAVAILABLE", None)])], false);
+        assert_eq!(http.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("2"));
+        let http = respond(MediaType::Json, vec![answer(vec![error("RATE_LIMITED", Some(60))])], false);
+        assert_eq!(http.status(), StatusCode::OK);
+        assert!(http.headers().get(header::RETRY_AFTER).is_none());
+    }
 }

@@ -115,32 +115,6 @@ async fn introspection_can_be_turned_off() {
     assert_eq!(off.gql("{ authProviders }", json!({})).await["data"]["authProviders"], json!(["emailpass"]));
 }
 
-async fn overload_is_answered_fast_not_queued_forever(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("AUTHQL_HASH_WORKERS", "1"), ("AUTHQL_HASH_QUEUE", "0")]).await;
-    let results = futures_util::future::join_all((0..12).map(|i| {
-        let app = &app;
-        async move {
-            app.gql(
-                crate::helpers::AUTHENTICATE,
-                json!({ "provider": "emailpass", "input": { "email": format!("crowd{i}@example.com"), "password": "crowded pass phrase" } }),
-            )
-            .await
-        }
-    }))
-    .await;
-    let limited = results.iter().filter(|b| error_code(b).as_deref() == Some("RATE_LIMITED")).count();
-    let ok = results.iter().filter(|b| b["data"]["authenticate"]["success"] == true).count();
-    assert!(limited >= 1, "a full pool refuses at once: {results:?}");
-    assert!(ok >= 1);
-    assert_eq!(limited + ok, 12, "nothing else: {results:?}");
-    for b in results.iter().filter(|b| error_code(b).as_deref() == Some("RATE_LIMITED")) {
-        assert!(b["errors"][0]["extensions"]["retryAfter"].as_u64().is_some());
-    }
-    // Refused sign-ups wrote nothing.
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, ok as i64);
-}
-both!(overload_is_answered_fast_not_queued_forever);
-
 async fn metrics_count_requests_and_authentications(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.sign_up("mo@example.com", "mo's pass phrase").await;

@@ -12,6 +12,7 @@ mod peers;
 mod redirects;
 mod smtp;
 
+mod admission;
 mod authenticate;
 mod cli;
 mod client_address;

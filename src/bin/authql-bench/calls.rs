@@ -25,7 +25,9 @@ pub(crate) fn authenticate(email: &str, password: &str, token: Option<Arc<str>>)
 pub(crate) fn graphql_verdict(status: u16, body: &[u8], ok: &[u8]) -> Verdict {
     if status == 200 && contains(body, ok) && !contains(body, b"\"errors\"") {
         Verdict::Ok
-    } else if contains(body, b"RATE_LIMITED") {
+    } else if status == 503 && contains(body, b"\"UNAVAILABLE\"") {
+        // The hashing workers' expected wait is past its limit. RATE_LIMITED is not this:
+        // the run raises the throttle's limits, so one would be an error.
         Verdict::Limited
     } else {
         Verdict::Error(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
@@ -77,4 +79,19 @@ pub(crate) async fn sign_in_many(addr: SocketAddr, accounts: &[String], n: usize
         tokens.push(Arc::from(t.await.map_err(|e| e.to_string())??.as_str()));
     }
     Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_is_a_refusal_and_a_throttle_answer_an_error() {
+        let busy = br#"{"errors":[{"message":"busy","extensions":{"code":"UNAVAILABLE","retryAfter":3}}]}"#;
+        assert_eq!(judge_signed_in(503, busy), Verdict::Limited);
+        let limited = br#"{"data":null,"errors":[{"extensions":{"code":"RATE_LIMITED","retryAfter":1}}]}"#;
+        assert!(matches!(judge_signed_in(200, limited), Verdict::Error(_)));
+        let ok = br#"{"data":{"authenticate":{"success":true}}}"#;
+        assert_eq!(judge_signed_in(200, ok), Verdict::Ok);
+    }
 }

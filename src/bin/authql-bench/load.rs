@@ -26,7 +26,8 @@ pub(crate) struct Call {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Ok,
-    /// `RATE_LIMITED`: the server refused quickly, as designed under overload.
+    /// 503 `UNAVAILABLE`: the server refused quickly, as designed under overload (the
+    /// expected wait for a hashing worker past `AUTHQL_HASH_MAX_WAIT`).
     Limited,
     Error(String),
 }

@@ -249,8 +249,9 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
         judge_users,
     );
 
-    // Far more sign-ins at once than the hashing pool admits: the pool bounds memory, the
-    // rest are told to come back (RATE_LIMITED) at once.
+    // Far more sign-ins at once than there are hashing workers: the workers bound memory,
+    // the rest wait while the expected wait stays under AUTHQL_HASH_MAX_WAIT, and past it
+    // are told to come back (503 UNAVAILABLE) at once.
     let a = accounts.clone();
     let burst = measure(
         &format!("{} concurrent sign-ins", args.burst),
@@ -269,7 +270,7 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
     let mut out = String::new();
     out.push_str(&format!("## {} ({conns} connections, {}s per scenario)\n\n", backend.label(), args.seconds));
     out.push_str(&markdown_table(
-        &["scenario", "conns", "requests", "ok/s", "p50", "p95", "p99", "errors", "rate-limited", "peak RSS"],
+        &["scenario", "conns", "requests", "ok/s", "p50", "p95", "p99", "errors", "refused (503)", "peak RSS"],
         &rows,
     ));
     let fraction = signed_in.rate() / bound.per_second;
@@ -284,7 +285,7 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
         fraction * 100.0
     ));
     out.push_str(&format!(
-        "- {} concurrent sign-ins ({} bursts): {} signed in, {} RATE_LIMITED (p50 {}, p99 {}), {} errors; \
+        "- {} concurrent sign-ins ({} bursts): {} signed in, {} refused with 503 UNAVAILABLE (p50 {}, p99 {}), {} errors; \
          server peak RSS {}.\n",
         args.burst,
         args.burst_rounds,
