@@ -4,9 +4,10 @@
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::domain::token::constant_time_eq;
+
+use super::profile::Profile;
 
 /// Asymmetric algorithms only: an HMAC "key" from a public key set is no secret, and
 /// `none` is no signature.
@@ -61,28 +62,10 @@ pub(super) struct Expected<'a> {
 /// The claims a sign-in uses, once verified.
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct Claims {
-    pub sub: String,
-    pub email: Option<String>,
-    /// A boolean per the spec; some issuers have sent the string `"true"`.
-    pub email_verified: Option<Value>,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub picture: Option<String>,
+    #[serde(flatten)]
+    pub profile: Profile,
     nonce: Option<String>,
     azp: Option<String>,
-}
-
-impl Claims {
-    #[cfg(test)]
-    pub(super) fn email_verified(&self) -> bool {
-        is_true(self.email_verified.as_ref())
-    }
-}
-
-/// An `email_verified` claim that says yes: `true`, or the string some issuers send.
-pub(super) fn is_true(claim: Option<&Value>) -> bool {
-    matches!(claim, Some(Value::Bool(true))) || claim == Some(&Value::from("true"))
 }
 
 pub(super) fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
@@ -176,7 +159,7 @@ fn is_key_mismatch(kind: &ErrorKind) -> bool {
 mod tests {
     use base64::Engine;
     use jsonwebtoken::{EncodingKey, Header};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -231,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_token_signed_by_a_published_key_verifies_with_or_without_kid() {
-        assert_eq!(check(&sign('a', Some("ka"), &claims())).expect("valid").sub, "s1");
+        assert_eq!(check(&sign('a', Some("ka"), &claims())).expect("valid").profile.sub, "s1");
         // No kid: the key that verifies is found among those published.
         assert!(check(&sign('a', None, &claims())).is_ok());
         assert!(check(&sign('a', None, &with(json!({"aud": CLIENT})))).is_ok(), "aud may be a string");
@@ -304,7 +287,7 @@ mod tests {
         let expected = Expected { issuers: &[ISSUER.to_string()], client_id: CLIENT, nonce: NONCE };
         for (alg, key) in [(Algorithm::ES256, &ec), (Algorithm::EdDSA, &ed)] {
             let token = jsonwebtoken::encode(&Header::new(alg), &claims(), key).expect("signed");
-            assert_eq!(verify(&token, &keys, &expected).expect("verifies").sub, "s1", "{alg:?}");
+            assert_eq!(verify(&token, &keys, &expected).expect("verifies").profile.sub, "s1", "{alg:?}");
             // Only the right key of that kind: the same token against a set without it fails.
             let others = JwkSet { keys: vec![jwk('a', "ka")] };
             assert_eq!(verify(&token, &others, &expected).unwrap_err(), IdTokenError::UnknownKey, "{alg:?}");
@@ -321,7 +304,7 @@ mod tests {
             (json!(null), false),
         ] {
             let claims = check(&sign('a', Some("ka"), &with(json!({"email_verified": value.clone()})))).expect("valid");
-            assert_eq!(claims.email_verified(), verified, "{value}");
+            assert_eq!(claims.profile.email_verified(), verified, "{value}");
         }
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod id_token;
 mod jwks;
 mod oauth;
+mod profile;
 mod userinfo;
 
 use async_trait::async_trait;
@@ -30,6 +31,7 @@ use discovery::{Discovery, Metadata};
 pub(crate) use error::OidcError;
 use id_token::{Claims, Expected};
 use jwks::Jwks;
+use profile::Profile;
 
 /// google's registry name.
 pub(crate) const GOOGLE: &str = "google";
@@ -123,7 +125,7 @@ impl Oidc {
 
         let email = person.email.as_deref().and_then(Email::parse).ok_or(OidcError::NoEmail)?;
         // The user guard links on a verified address; an unverified one proves nothing.
-        if !person.email_verified {
+        if !person.email_verified() {
             return Err(OidcError::EmailUnverified);
         }
         let entity_id = match self.key {
@@ -168,34 +170,22 @@ impl Oidc {
         metadata: &Metadata,
         claims: Claims,
         access_token: &secrecy::SecretString,
-    ) -> Result<Person, OidcError> {
-        let mut person = Person::from(claims);
-        let complete = person.email.is_some() && person.email_verified_claim.is_some();
-        let Some(endpoint) = metadata.userinfo_endpoint.as_deref().filter(|_| !complete) else {
-            return Ok(person.finish());
+    ) -> Result<Profile, OidcError> {
+        let mut person = claims.profile;
+        let Some(endpoint) = metadata.userinfo_endpoint.as_deref().filter(|_| !person.has_email()) else {
+            return Ok(person);
         };
         let info = userinfo::fetch(&self.http, endpoint, access_token).await?;
         if info.sub != person.sub {
             return Err(OidcError::UserInfoSubject);
         }
-        // The address and its verification travel together: a verification is only about
-        // the address stated beside it.
-        if person.email.is_none() || person.email == info.email {
-            if person.email.is_none() {
-                person.email = info.email;
-            }
-            person.email_verified_claim = person.email_verified_claim.or(info.email_verified);
-        }
-        person.name = person.name.or(info.name);
-        person.given_name = person.given_name.or(info.given_name);
-        person.family_name = person.family_name.or(info.family_name);
-        person.picture = person.picture.or(info.picture);
-        Ok(person.finish())
+        person.fill_gaps(info);
+        Ok(person)
     }
 
     fn identity(
         &self,
-        person: Person,
+        person: Profile,
         email: Email,
         entity_id: String,
         existing: Option<auth_users::AuthUserRow>,
@@ -245,41 +235,6 @@ impl Oidc {
                 Ok(Outcome::Failed(e.public_message(&self.label)))
             }
         }
-    }
-}
-
-/// Who signed in, from the ID token and, where it is silent, UserInfo.
-struct Person {
-    sub: String,
-    email: Option<String>,
-    email_verified_claim: Option<Value>,
-    email_verified: bool,
-    name: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    picture: Option<String>,
-}
-
-impl From<Claims> for Person {
-    fn from(c: Claims) -> Person {
-        Person {
-            sub: c.sub,
-            email: c.email,
-            email_verified_claim: c.email_verified,
-            email_verified: false,
-            name: c.name,
-            given_name: c.given_name,
-            family_name: c.family_name,
-            picture: c.picture,
-        }
-    }
-}
-
-impl Person {
-    /// Settles `email_verified`: only `true` (or the string some issuers send) counts.
-    fn finish(mut self) -> Person {
-        self.email_verified = id_token::is_true(self.email_verified_claim.as_ref());
-        self
     }
 }
 
