@@ -46,6 +46,17 @@ impl Relay {
         Relay { port, up, generation }
     }
 
+    /// The app on a fresh PostgreSQL schema reached only through a new relay, with the
+    /// contract's 5 s checkout timeout (the outage must be answered well before it).
+    pub async fn app_behind() -> (Relay, TestApp) {
+        let relay = Relay::start("127.0.0.1:5432").await;
+        let (db, _) = TestDb::create(Backend::Postgres);
+        let TestDb::Postgres { schema } = &db else { unreachable!() };
+        let url = pg_url_for_schema(schema, &format!("127.0.0.1:{}", relay.port));
+        let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_DB_TIMEOUT", "5s")])).await;
+        (relay, app)
+    }
+
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
@@ -61,11 +72,7 @@ impl Relay {
 /// connection: the pool knows the database is gone and says so at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_gives_503_fast_then_recovers_without_restart() {
-    let relay = Relay::start("127.0.0.1:5432").await;
-    let (db, _) = TestDb::create(Backend::Postgres);
-    let TestDb::Postgres { schema } = &db else { unreachable!() };
-    let url = pg_url_for_schema(schema, &format!("127.0.0.1:{}", relay.port));
-    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_DB_TIMEOUT", "5s")])).await;
+    let (relay, app) = Relay::app_behind().await;
     let (token, _) = app.sign_up("olga@example.com", "olga's pass phrase").await;
     let ready = |app: &TestApp| {
         let url = format!("{}/readyz", app.addr);

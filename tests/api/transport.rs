@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both;
 use crate::faults::Relay;
-use crate::helpers::{AUTHENTICATE, Backend, TestApp, TestDb, pg_url_for_schema, test_config};
+use crate::helpers::{AUTHENTICATE, Backend, TestApp};
 
 const GRJ: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -291,11 +291,7 @@ async fn batches_answer_each_document_in_its_place() {
 /// `data`: the spec allows a non-2xx answer only without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_503_in_either_media_type() {
-    let relay = Relay::start("127.0.0.1:5432").await;
-    let (db, _) = TestDb::create(Backend::Postgres);
-    let TestDb::Postgres { schema } = &db else { unreachable!() };
-    let url = pg_url_for_schema(schema, &format!("127.0.0.1:{}", relay.port));
-    let app = TestApp::spawn_on(db, url.clone(), test_config(&url, &[("AUTHQL_DB_TIMEOUT", "5s")])).await;
+    let (relay, app) = Relay::app_behind().await;
     let (token, _) = app.sign_up("olga@example.com", "olga's pass phrase").await;
     relay.cut();
     let bearer = format!("Bearer {token}");

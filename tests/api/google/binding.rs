@@ -217,17 +217,7 @@ pub(super) async fn a_flood_of_started_flows_from_one_address_is_bounded(backend
     assert_eq!(app.count(&open_flows_here()).await, 30);
 
     // Expired flows make room: all of it, again for no more than the share.
-    app.state
-        .db
-        .write(|conn| {
-            use authql::db::schema::oauth_states;
-            use diesel::prelude::*;
-            let past = authql::db::now() - chrono::TimeDelta::seconds(1);
-            diesel::update(oauth_states::table).set(oauth_states::expires_at.eq(past)).execute(conn)?;
-            Ok(())
-        })
-        .await
-        .expect("age the flows");
+    expire_flows(&app).await;
     assert_eq!(app.count(&open_flows_here()).await, 0);
     assert_eq!(start_flows_in_parallel(&app, &browser(), 40).await, (30, 10));
     assert_eq!(app.count(&open_flows_here()).await, 30);

@@ -138,17 +138,7 @@ async fn unknown_foreign_expired_and_malformed_states_fail(backend: Backend) {
 
     // Expired: ten minutes passed between authenticate and the callback.
     let back = idp.authorize(&location(&app, json!({})).await, "carl").await;
-    app.state
-        .db
-        .write(|conn| {
-            use authql::db::schema::oauth_states;
-            use diesel::prelude::*;
-            let past = authql::db::now() - chrono::TimeDelta::seconds(1);
-            diesel::update(oauth_states::table).set(oauth_states::expires_at.eq(past)).execute(conn)?;
-            Ok(())
-        })
-        .await
-        .expect("age the state");
+    expire_flows(&app).await;
     assert_failed(&callback(&app, returned(&back)).await, "This sign-in request has expired; start again");
     // ... and it is gone, not left to be retried.
     assert_failed(&callback(&app, returned(&back)).await, UNKNOWN_STATE);

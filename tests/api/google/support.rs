@@ -64,6 +64,21 @@ pub(super) async fn another_server(
     second
 }
 
+/// Moves every open redirect flow's expiry into the past, as ten minutes would.
+pub(super) async fn expire_flows(app: &TestApp) {
+    app.state
+        .db
+        .write(|conn| {
+            use authql::db::schema::oauth_states;
+            use diesel::prelude::*;
+            let past = authql::db::now() - chrono::TimeDelta::seconds(1);
+            diesel::update(oauth_states::table).set(oauth_states::expires_at.eq(past)).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("age the flows");
+}
+
 /// A GraphQL request from `browser`; the whole JSON answer.
 pub(super) async fn gql_in(app: &TestApp, browser: &reqwest::Client, query: &str, variables: Value) -> Value {
     let resp = browser
