@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::both;
 use crate::fake_github::{Account, CLIENT_ID, CLIENT_SECRET, Endpoint, FakeGithub, Fault};
 use crate::helpers::{Backend, TestApp};
+use crate::mfa::{REQUIRED, VERIFY, enable_totp};
 use crate::redirects::{
     ME, UNKNOWN_STATE, assert_failed, browser, callback_in, gql_in, location_in, query, returned, spawn,
 };
@@ -270,3 +271,29 @@ async fn github_secrets_never_reach_the_log(backend: Backend) {
     }
 }
 both!(github_secrets_never_reach_the_log);
+
+async fn a_github_sign_in_asks_for_the_second_factor_too(backend: Backend) {
+    let github = FakeGithub::start().await;
+    github.add_account(octocat());
+    let app = app_for(backend, &github).await;
+    let first = sign_in(&app, &github, "octocat").await;
+    let token = first["session"]["token"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let (mut authenticator, _) = enable_totp(&app, token).await;
+
+    // GitHub vouches for octocat in a fresh browser: one factor, so a ticket and no session.
+    let fresh = browser();
+    let to = location_in(&app, &fresh, "github").await;
+    let r = callback_in(&app, &fresh, "github", returned(&github.authorize(&to, "octocat").await)).await;
+    assert_failed(&r, REQUIRED);
+    assert_eq!(r["mfaMethods"], json!(["totp", "recovery_code"]));
+    assert_eq!(gql_in(&app, &fresh, ME, json!({})).await["data"]["me"], Value::Null);
+
+    let ticket = r["mfaTicket"].as_str().expect("ticket");
+    let code = authenticator.next_code().await;
+    let body = gql_in(&app, &fresh, VERIFY, json!({ "ticket": ticket, "method": "totp", "code": code })).await;
+    let done = &body["data"]["verifySecondFactor"];
+    assert_eq!(done["success"], true, "{body}");
+    assert_eq!((&done["authUser"]["provider"], &done["authUser"]["entityId"]), (&json!("github"), &json!("583231")));
+    assert_eq!(gql_in(&app, &fresh, ME, json!({})).await["data"]["me"]["id"], first["user"]["id"]);
+}
+both!(a_github_sign_in_asks_for_the_second_factor_too);

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::fake_issuer::{FakeIssuer, Key};
 use crate::helpers::{Backend, TestApp};
+use crate::mfa::{REQUIRED, VERIFY, enable_totp};
 use crate::peers::{NodeAlg, NodeOidcProvider};
 use crate::redirects::{
     ME, UNKNOWN_STATE, assert_failed, browser, callback_in, gql_in, location_in, query, returned, spawn,
@@ -283,3 +284,32 @@ async fn redirect_providers_share_one_bound_on_open_flows_per_address(backend: B
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM oauth_states").await, 2);
 }
 both!(redirect_providers_share_one_bound_on_open_flows_per_address);
+
+async fn a_named_provider_sign_in_asks_for_the_second_factor_too(backend: Backend) {
+    let idp = node(NodeAlg::Es256).await;
+    idp.set_user("u-7", json!({ "email": "carol@example.com", "email_verified": true })).await;
+    let app = spawn(backend, &env(&idp.issuer)).await;
+    let first = sign_in(&app, &idp, "u-7").await;
+    let token = first["session"]["token"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let (mut authenticator, _) = enable_totp(&app, token).await;
+
+    // The issuer vouches for u-7 in a fresh browser: one factor, so a ticket and no session.
+    let fresh = browser();
+    let r = sign_in_as(&app, &fresh, &idp, "u-7").await;
+    assert_failed(&r, REQUIRED);
+    assert_eq!(r["mfaMethods"], json!(["totp", "recovery_code"]));
+    assert_eq!(gql_in(&app, &fresh, ME, json!({})).await["data"]["me"], Value::Null);
+
+    // A wrong code is refused and leaves the ticket usable for the right one.
+    let ticket = r["mfaTicket"].as_str().expect("ticket");
+    let wrong = authenticator.wrong_code();
+    let body = gql_in(&app, &fresh, VERIFY, json!({ "ticket": ticket, "method": "totp", "code": wrong })).await;
+    assert_eq!(body["data"]["verifySecondFactor"]["success"], false, "{body}");
+    let code = authenticator.next_code().await;
+    let body = gql_in(&app, &fresh, VERIFY, json!({ "ticket": ticket, "method": "totp", "code": code })).await;
+    let done = &body["data"]["verifySecondFactor"];
+    assert_eq!(done["success"], true, "{body}");
+    assert_eq!((&done["authUser"]["provider"], &done["authUser"]["entityId"]), (&json!("acme"), &json!("u-7")));
+    assert_eq!(gql_in(&app, &fresh, ME, json!({})).await["data"]["me"]["id"], first["user"]["id"]);
+}
+both!(a_named_provider_sign_in_asks_for_the_second_factor_too);

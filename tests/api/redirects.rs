@@ -14,7 +14,7 @@ pub const ME: &str = "{ me { id email emailVerified authUsers { provider entityI
 pub const VALIDATE: &str = r#"
 mutation($provider: String!, $input: JSON!) {
   validateCallback(provider: $provider, input: $input) {
-    success error location
+    success error location mfaTicket mfaMethods
     session { token }
     user { id email emailVerified firstName lastName avatarUrl role }
     authUser { provider entityId userMetadata appMetadata }
