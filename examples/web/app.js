@@ -1,23 +1,26 @@
-// The authql web app: sign-up and sign-in, "Sign in with" each redirect provider (Google, GitHub, any
-// OpenID Connect issuer), the signed-in view with sessions, invites, password reset and e-mail
-// verification. Plain DOM, no framework, no build step. Pages are built with createElement
-// and textContent only (never innerHTML with data), so nothing a server or a URL says can
-// turn into markup.
+// The authql web app: sign-up and sign-in (with a second factor when the account has one),
+// "Sign in with" each redirect provider (Google, GitHub, any OpenID Connect issuer), the
+// signed-in view with sessions, the security page (security.js), invites, password reset and
+// e-mail verification. Plain DOM, no framework, no build step; the DOM helpers (dom.js) build
+// pages with createElement and textContent only, so nothing a server or a URL says can turn
+// into markup.
 
-import { ApiError, gql } from './api.js';
+import { ApiError, AUTH_RESULT_FIELDS, USER_FIELDS, gql } from './api.js';
+import { accountNav, alertBox, busy, button, errorBox, field, h, link, main, newPasswordField, onSubmit, setStatus, show, statusBox, timeCell, when } from './dom.js';
+import { flashBox, navigate, render, setFlash, startRouter } from './router.js';
+import { finishSignIn } from './second-factor.js';
+import { securityPage } from './security.js';
 
 // ---------------------------------------------------------------------------------------
 // GraphQL operations. The token is never asked for: the cookie carries the session.
 
-const USER_FIELDS = 'id email role emailVerified firstName lastName';
-
 const Q_HOME = `query Home { authProviders me { ${USER_FIELDS} } }`;
 const Q_SESSIONS = 'query Sessions { sessions { id createdAt lastSeenAt expiresAt userAgent current } }';
 const M_AUTHENTICATE = `mutation Authenticate($provider: String!, $input: JSON!) {
-  authenticate(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  authenticate(provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const M_CALLBACK = `mutation Callback($provider: String!, $input: JSON!) {
-  validateCallback(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  validateCallback(provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const Q_INVITE = `query Invite($token: String!) {
   authProviders
@@ -25,7 +28,7 @@ const Q_INVITE = `query Invite($token: String!) {
   me { ${USER_FIELDS} }
 }`;
 const M_ACCEPT_INVITE = `mutation AcceptInvite($token: String!, $provider: String!, $input: JSON!) {
-  acceptInvite(token: $token, provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  acceptInvite(token: $token, provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const M_LOGOUT = 'mutation Logout { logout }';
 const M_REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
@@ -40,54 +43,16 @@ const M_CHANGE_PASSWORD = `mutation ChangePassword($input: JSON!) {
 }`;
 
 // ---------------------------------------------------------------------------------------
-// Routing: the server answers each of these paths with this same page.
+// Pages
 
 const ROUTES = {
   '/': homePage,
   '/auth/callback': callbackPage,
   '/invite': invitePage,
   '/reset-password': resetPasswordPage,
+  '/security': securityPage,
   '/verify-email': verifyEmailPage,
 };
-
-const main = document.getElementById('main');
-// A message to show on the next page (e.g. "You are signed out."), shown once.
-let flash = null;
-let firstRender = true;
-
-/** Shows `path`; `replace` when the page left behind must not come back with Back (a used token). */
-function navigate(path, message = null, { replace = false } = {}) {
-  flash = message;
-  if (replace) history.replaceState(null, '', path);
-  else history.pushState(null, '', path);
-  render();
-}
-
-async function render() {
-  const page = ROUTES[location.pathname] ?? notFoundPage;
-  const params = new URLSearchParams(location.search);
-  try {
-    await page(params);
-  } catch (e) {
-    show(h('h1', {}, 'Something went wrong'), alertBox(e), h('p', {}, link('/', 'Back to the start')));
-  }
-  if (!firstRender) {
-    // Move focus to the new page's heading, so a screen reader announces the change.
-    main.querySelector('h1')?.focus();
-  }
-  firstRender = false;
-}
-
-document.addEventListener('click', (event) => {
-  const a = event.target.closest?.('a[data-link]');
-  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
-  event.preventDefault();
-  navigate(a.getAttribute('href'));
-});
-window.addEventListener('popstate', () => render());
-
-// ---------------------------------------------------------------------------------------
-// Pages
 
 async function homePage() {
   const { authProviders, me } = await gql(Q_HOME);
@@ -119,8 +84,7 @@ function signInPage(providers) {
       provider: 'emailpass',
       input: { email: email.input.value, password: password.input.value },
     });
-    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
-    navigate('/', `Signed in as ${r.user.email}.`);
+    finishSignIn(r);
   });
 
   const redirects = redirectButtons(providers, 'Sign in with', status, async (provider) => {
@@ -180,6 +144,7 @@ async function signedInPage(me) {
       );
   const name = [me.firstName, me.lastName].filter(Boolean).join(' ');
   show(
+    accountNav('/'),
     h('h1', { tabindex: '-1' }, name ? `Hello, ${name}` : 'You are signed in'),
     flashBox(),
     status,
@@ -227,7 +192,7 @@ async function loadSessions(container, status) {
         if (s.current) {
           navigate('/', 'This session was revoked: you are signed out.');
         } else {
-          flash = 'Session revoked.';
+          setFlash('Session revoked.');
           await render();
         }
       });
@@ -309,12 +274,11 @@ async function callbackPage(params) {
   history.replaceState(null, '', '/auth/callback');
   try {
     const { validateCallback: r } = await gql(M_CALLBACK, { provider, input: { code, state } });
-    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
-    if (r.location) {
+    if (r.location && r.success) {
       location.assign(r.location);
       return;
     }
-    navigate('/', `Signed in as ${r.user.email}.`, { replace: true });
+    finishSignIn(r, { replace: true });
   } catch (e) {
     title.textContent = 'Sign-in was not completed';
     setStatus(status, 'error', e.message);
@@ -347,8 +311,11 @@ async function invitePage(params) {
       provider: 'emailpass',
       input: { email: invite.email, password: password.input.value },
     });
-    if (!r.success) throw new ApiError(r.error ?? 'The invitation could not be accepted.');
-    navigate('/', `Welcome! Your account ${r.user.email} is ready and you are signed in.`, { replace: true });
+    finishSignIn(r, {
+      replace: true,
+      failure: 'The invitation could not be accepted.',
+      welcome: (user) => `Welcome! Your account ${user.email} is ready and you are signed in.`,
+    });
   });
   const redirects = redirectButtons(authProviders, 'Accept with', status, async (provider) => {
     const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, { token, provider, input: {} });
@@ -430,104 +397,7 @@ function notFoundPage() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Small helpers
-
-/** Creates an element: attributes (false/null skipped, true as empty) and children. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v == null) continue;
-    if (k === 'value') el.value = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const child of children.flat()) {
-    if (child == null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function show(...nodes) {
-  document.title = `${nodes.find((n) => n?.tagName === 'H1')?.textContent ?? 'authql'} · authql`;
-  main.replaceChildren(...nodes.filter(Boolean));
-}
-
-function link(href, text) {
-  return h('a', { href, 'data-link': true }, text);
-}
-
-let fieldIds = 0;
-
-/** A labelled input; `hint` is tied to it with aria-describedby. */
-function field(label, attrs, hint = null) {
-  const id = `f${++fieldIds}`;
-  const hintId = hint ? `${id}-hint` : null;
-  const input = h('input', { id, 'aria-describedby': hintId, ...attrs });
-  const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('p', { id: hintId, class: 'hint' }, hint) : null);
-  return { input, wrap };
-}
-
-function newPasswordField(label) {
-  return field(label, { type: 'password', name: 'new-password', autocomplete: 'new-password', required: true, minlength: 8, maxlength: 128 }, '8 to 128 characters. Common passwords are refused.');
-}
-
-function button(text, attrs, onClick) {
-  const b = h('button', { type: 'button', ...attrs }, text);
-  b.addEventListener('click', () => onClick(b));
-  return b;
-}
-
-/** A live region for a form's outcome: read out by screen readers when it changes. */
-function statusBox() {
-  return h('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
-}
-
-function setStatus(box, kind, message) {
-  box.className = `status ${kind}`;
-  box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
-  box.textContent = message;
-}
-
-function errorBox(message) {
-  const box = statusBox();
-  setStatus(box, 'error', message);
-  return box;
-}
-
-function alertBox(e) {
-  return errorBox(e instanceof Error ? e.message : String(e));
-}
-
-function flashBox() {
-  if (!flash) return null;
-  const box = statusBox();
-  setStatus(box, 'success', flash);
-  flash = null;
-  return box;
-}
-
-/** Runs `action` while `btn` is disabled; its message (or error) goes to `status`. */
-async function busy(btn, status, action) {
-  btn.disabled = true;
-  btn.setAttribute('aria-busy', 'true');
-  setStatus(status, '', '');
-  try {
-    const message = await action();
-    if (typeof message === 'string') setStatus(status, 'success', message);
-  } catch (e) {
-    setStatus(status, 'error', e instanceof Error ? e.message : String(e));
-  } finally {
-    btn.disabled = false;
-    btn.removeAttribute('aria-busy');
-  }
-}
-
-function onSubmit(form, status, action) {
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    busy(form.querySelector('button[type=submit]'), status, action);
-  });
-}
+// Providers
 
 /** An OAuth start: the server answers with the provider's URL to send the browser to. */
 function followLocation(result) {
@@ -577,24 +447,6 @@ function callbackProvider(params) {
   return params.get('provider') || remembered || 'google';
 }
 
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-function when(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
-}
-
-// The session table has three times side by side: the year only when it is not this one,
-// and the full date in the tooltip.
-const shortFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-
-function timeCell(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return h('time', {}, iso);
-  const text = d.getFullYear() === new Date().getFullYear() ? shortFormat.format(d) : dateFormat.format(d);
-  return h('time', { datetime: iso, title: dateFormat.format(d) }, text);
-}
-
 /** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */
 function describeAgent(ua) {
   if (!ua) return 'Unknown device';
@@ -619,4 +471,4 @@ function describeAgent(ua) {
   return browser ?? system ?? ua.split(/[\s/]/)[0].slice(0, 40);
 }
 
-render();
+startRouter(ROUTES, notFoundPage);
