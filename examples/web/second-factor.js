@@ -11,7 +11,7 @@ const M_VERIFY = `mutation VerifySecondFactor($ticket: String!, $method: String!
   verifySecondFactor(ticket: $ticket, method: $method, code: $code) { ${AUTH_RESULT_FIELDS} }
 }`;
 
-// The server's messages for the two refusals the page tells apart (accounts::second_factor).
+// The server's reasons (AuthResult.error) for the two refusals the page tells apart.
 const INVALID_CODE = 'Invalid code';
 const INVALID_TICKET = 'Invalid or expired ticket';
 
@@ -89,21 +89,18 @@ function secondFactorPage(ticket, methods, { replace, greet }) {
   apply();
 
   onSubmit(form, status, async () => {
-    let result;
-    try {
-      ({ verifySecondFactor: result } = await gql(M_VERIFY, { ticket, method, code: code.input.value.trim() }));
-    } catch (e) {
-      if (e instanceof ApiError && e.message === INVALID_TICKET) {
-        navigate('/', 'This sign-in took too long or was already completed. Sign in again.', { replace: true, kind: 'error' });
-        return undefined;
-      }
-      code.input.select();
-      if (e instanceof ApiError && e.message === INVALID_CODE) throw new ApiError(METHODS[method].wrong);
-      throw e;
+    const { verifySecondFactor: result } = await gql(M_VERIFY, { ticket, method, code: code.input.value.trim() });
+    if (result.success && result.user) {
+      navigate('/', greet(result.user), { replace });
+      return undefined;
     }
-    if (!result.success || !result.user) throw new ApiError(result.error ?? 'Sign-in failed.');
-    navigate('/', greet(result.user), { replace });
-    return undefined;
+    // A refused code leaves the ticket for another try; a spent or expired ticket does not.
+    if (result.error === INVALID_TICKET) {
+      navigate('/', 'This sign-in took too long or was already completed. Sign in again.', { replace: true, kind: 'error' });
+      return undefined;
+    }
+    code.input.select();
+    throw new ApiError(result.error === INVALID_CODE ? METHODS[method].wrong : (result.error ?? 'Sign-in failed.'));
   });
 
   show(
