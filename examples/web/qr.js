@@ -47,13 +47,15 @@ const PAD_BYTES = [0xec, 0x11];
 
 /**
  * Encodes `text` (as UTF-8) in the smallest version that holds it. Returns `{ version, size,
- * mask, modules }` where `modules[row][col]` is true for a dark module. `options.mask` (0-7)
- * forces a mask instead of the one with the lowest penalty.
+ * mask, modules, blocks }`: `modules[row][col]` is true for a dark module, `blocks` holds each
+ * block's data and check codewords. `options.mask` (0-7) forces a mask instead of the one with
+ * the lowest penalty.
  */
 export function encodeQr(text, options = {}) {
   const bytes = new TextEncoder().encode(text);
   const version = smallestVersion(bytes.length);
-  const codewords = addErrorCorrection(dataCodewords(bytes, version), version);
+  const blocks = splitBlocks(dataCodewords(bytes, version), version);
+  const codewords = interleave(blocks);
   const base = new QrSymbol(version);
   base.placeData(codewords);
   let best = null;
@@ -63,7 +65,8 @@ export function encodeQr(text, options = {}) {
     const score = penalty(candidate.modules);
     if (best == null || score < best.score) best = { symbol: candidate, mask, score };
   }
-  return { version, size: best.symbol.size, mask: best.mask, modules: best.symbol.modules };
+  // The blocks too, so that the error correction can be checked on its own.
+  return { version, size: best.symbol.size, mask: best.mask, modules: best.symbol.modules, blocks };
 }
 
 function capacity(version) {
@@ -149,8 +152,8 @@ function reedSolomon(data, n) {
   return rem;
 }
 
-/** Splits the data into blocks, adds each block's check codewords, and interleaves them. */
-function addErrorCorrection(data, version) {
+/** Splits the data codewords into the version's blocks, each with its check codewords. */
+function splitBlocks(data, version) {
   const [ecPerBlock, ...groups] = LEVEL_M[version];
   const blocks = [];
   let offset = 0;
@@ -161,12 +164,17 @@ function addErrorCorrection(data, version) {
       blocks.push({ data: block, ec: reedSolomon(block, ecPerBlock) });
     }
   }
+  return blocks;
+}
+
+/** The order of placement: data codewords column by column across the blocks, then check codewords. */
+function interleave(blocks) {
   const out = [];
   const longest = Math.max(...blocks.map((b) => b.data.length));
   for (let i = 0; i < longest; i++) {
     for (const b of blocks) if (i < b.data.length) out.push(b.data[i]);
   }
-  for (let i = 0; i < ecPerBlock; i++) {
+  for (let i = 0; i < blocks[0].ec.length; i++) {
     for (const b of blocks) out.push(b.ec[i]);
   }
   return out;
