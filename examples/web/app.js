@@ -8,6 +8,7 @@
 import { ApiError, AUTH_RESULT_FIELDS, USER_FIELDS, gql } from './api.js';
 import { accountNav, alertBox, busy, button, errorBox, field, h, link, main, newPasswordField, onSubmit, setStatus, show, statusBox, timeCell, when } from './dom.js';
 import { flashBox, navigate, render, setFlash, startRouter } from './router.js';
+import { passkeySignInButton } from './passkeys.js';
 import { finishSignIn } from './second-factor.js';
 import { securityPage } from './security.js';
 
@@ -87,10 +88,11 @@ function signInPage(providers) {
     finishSignIn(r);
   });
 
+  const passkey = providers.includes('passkey') ? [passkeySignInButton(status)] : [];
   const redirects = redirectButtons(providers, 'Sign in with', status, async (provider) => {
     const { authenticate: r } = await gql(M_AUTHENTICATE, { provider, input: {} });
     return r;
-  });
+  }, passkey);
 
   show(
     h('h1', { tabindex: '-1' }, 'Sign in or create an account'),
@@ -421,12 +423,13 @@ function providerLabel(name) {
   return known[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
 }
 
-/** One button per registered redirect provider, each `verb` + its label, after an "or". */
-function redirectButtons(providers, verb, status, start) {
+/** One button per registered redirect provider, each `verb` + its label, after an "or" (and `first`). */
+function redirectButtons(providers, verb, status, start, first = []) {
   const names = providers.filter((p) => !NOT_REDIRECTS.includes(p));
-  if (names.length === 0) return [];
+  if (names.length === 0 && first.length === 0) return [];
   return [
     h('p', { class: 'divider' }, h('span', {}, 'or')),
+    ...first,
     ...names.map((name) =>
       button(`${verb} ${providerLabel(name)}`, { class: `provider ${name}`, 'data-provider': name }, async (btn) => {
         await busy(btn, status, async () => {

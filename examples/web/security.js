@@ -1,13 +1,14 @@
 // The security page (/security): two-step verification with an authenticator app (TOTP),
 // turned on by scanning a QR code drawn here (qr.js: the secret goes to no image service),
-// with recovery codes shown once; and passkeys.
+// with recovery codes shown once; and passkeys (passkeys.js).
 
 import { ApiError, gql } from './api.js';
 import { accountNav, busy, button, field, h, onSubmit, show, statusBox } from './dom.js';
+import { passkeySection } from './passkeys.js';
 import { qrSvg } from './qr.js';
 import { flashBox, navigate, render, setFlash } from './router.js';
 
-const Q_SECURITY = 'query Security { me { id email totpEnabled } }';
+const Q_SECURITY = 'query Security { authProviders me { id email totpEnabled } }';
 const M_ENROLL = 'mutation EnrollTotp { enrollTotp { secret otpauthUrl } }';
 const M_CONFIRM = 'mutation ConfirmTotp($code: String!) { confirmTotp(code: $code) }';
 const M_DISABLE = 'mutation DisableTotp($code: String!) { disableTotp(code: $code) }';
@@ -15,7 +16,7 @@ const M_DISABLE = 'mutation DisableTotp($code: String!) { disableTotp(code: $cod
 const FEATURE = { feature: 'two-step verification' };
 
 export async function securityPage() {
-  const { me } = await gql(Q_SECURITY);
+  const { authProviders, me } = await gql(Q_SECURITY);
   if (!me) {
     navigate('/', 'Sign in to see your security settings.', { replace: true, kind: 'info' });
     return;
@@ -28,6 +29,8 @@ export async function securityPage() {
     flashBox(),
     status,
     totpSection(me),
+    // Offered when the server has the provider (AUTHQL_APP_URL names a domain).
+    authProviders.includes('passkey') ? await passkeySection() : null,
   );
 }
 

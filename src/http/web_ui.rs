@@ -22,6 +22,8 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("second-factor.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/second-factor.js")),
     ("security.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/security.js")),
     ("qr.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/qr.js")),
+    ("passkeys.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/passkeys.js")),
+    ("webauthn.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/webauthn.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../examples/web/app.css")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../examples/web/favicon.svg")),
 ];
