@@ -373,8 +373,10 @@ story('a recovery code signs in once; used again, and a wrong code, are refused 
   assert.equal(await sessionCookie(), undefined);
   await screenshot(page, 'wrong-code');
 
-  // The same ticket still takes the right code.
-  await enterCode(await nextCode());
+  // The same ticket still takes a right code (an unused recovery code; the app's next code
+  // is kept for turning two-step verification off).
+  await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+  await enterCode(recoveryCodes[3]);
   await signedIn();
 });
 
@@ -398,4 +400,37 @@ story('a sign-in whose ticket is spent elsewhere goes back to sign-in, saying so
   assert.equal(await page.locator('.status.error').count(), 1, 'shown as an error');
   assert.equal(await sessionCookie(), undefined);
   await screenshot(page, 'ticket-spent');
+});
+
+story('two-step verification is turned off with a code; then the password alone signs in', async () => {
+  await toSecondStep();
+  await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+  await enterCode(recoveryCodes[2]);
+  await signedIn();
+  await page.getByRole('navigation', { name: 'Your account' }).getByRole('link', { name: 'Security' }).click();
+  await page.locator('[data-field=totp-state]').filter({ hasText: 'On' }).waitFor();
+  await page.getByText('Turn off two-step verification').click();
+  const form = page.getByRole('form', { name: 'Turn off two-step verification' });
+  const code = form.getByLabel('Code from the app, or a recovery code');
+  await code.fill(wrongCode());
+  await form.getByRole('button', { name: 'Turn off' }).click();
+  await form.locator('.status.error').filter({ hasText: 'That code is not right' }).waitFor();
+  assert.equal(await page.locator('[data-field=totp-state]').innerText(), 'On');
+
+  await code.fill(await nextCode());
+  await form.getByRole('button', { name: 'Turn off' }).click();
+  await page.locator('[data-field=totp-state]').filter({ hasText: 'Off' }).waitFor();
+  assert.match(await statusText(), /Two-step verification is off/);
+  await screenshot(page, 'totp-off');
+
+  await signOut();
+  await signIn(EMAIL, PASSWORD);
+  await signedIn();
+
+  // Signed out, the page sends people to sign in first.
+  await signOut();
+  await page.goto(`${server.url}/security`);
+  await page.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
+  assert.match(await statusText(), /Sign in to see your security settings/);
+  assert.equal(new URL(page.url()).pathname, '/');
 });
