@@ -15,9 +15,11 @@ use crate::graphql::guards::RequireSession;
 /// A WebAuthn credential the user registered; it signs them in with provider "passkey".
 #[derive(SimpleObject, Clone)]
 pub struct Passkey {
+    /// Stable identifier (a UUID), for deletePasskey.
     pub id: ID,
     /// What the user called it ("Laptop"), if anything.
     pub name: Option<String>,
+    /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// The last sign-in with it.
     pub last_used_at: Option<DateTime<Utc>>,
