@@ -117,3 +117,16 @@ pub fn assert_refused(r: &Value, error_part: &str) {
     let error = r["error"].as_str().unwrap_or_default();
     assert!(error.contains(error_part), "expected an error with {error_part:?}: {r}");
 }
+
+/// Moves every WebAuthn challenge past its 5 minutes.
+pub async fn expire_challenges(app: &TestApp) {
+    app.state
+        .db
+        .write(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("UPDATE webauthn_challenges SET expires_at = created_at").execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("age the challenges");
+}

@@ -66,6 +66,11 @@ async fn a_registration_is_finished_once_and_only_by_its_session(backend: Backen
     assert!(own["data"]["finishPasskeyRegistration"]["id"].is_string(), "{own}");
     let twice = finish_as(&app, &first, &credential, None).await;
     assert_error(&twice, "BAD_USER_INPUT", "No passkey registration is in progress");
+
+    let mut late = Authenticator::new(RP_ID, ORIGIN);
+    let credential = late.create(&begin(&app, &first).await);
+    super::expire_challenges(&app).await;
+    assert_error(&finish_as(&app, &first, &credential, None).await, "BAD_USER_INPUT", "expired");
 }
 
 both!(another_users_passkeys_are_out_of_reach);

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::authenticator::{Authenticator, UP};
+use super::authenticator::{Authenticator, UP, UV};
 use super::{
     ORIGIN, PASSWORD, RP_ID, UNKNOWN_STATE, assert_refused, call, finish, member_with_passkey, sign_in, start,
 };
@@ -83,6 +83,8 @@ async fn a_user_not_verified_is_refused(backend: Backend) {
     // Presence alone (a touch, no PIN or biometric) is one factor, not two.
     auth.flags = UP;
     assert_refused(&sign_in(&app, &mut auth).await, "verify the user");
+    auth.flags |= UV;
+    assert_eq!(sign_in(&app, &mut auth).await["success"], true, "verified, the same authenticator passes");
 }
 
 both!(only_the_browser_that_started_can_finish_and_others_spend_nothing);
@@ -127,9 +129,12 @@ async fn a_removed_passkey_or_a_deleted_user_signs_in_no_more(backend: Backend) 
     let (token, user_id, mut auth, passkey_id) = member_with_passkey(&app, "ada@example.com").await;
     let (_, bob, mut other, _) = member_with_passkey(&app, "bob@example.com").await;
 
+    let by_passkey = sign_in(&app, &mut auth).await["session"]["token"].as_str().expect("a session").to_string();
     let (removed, _) = call(&app, Some(&token), None, super::DELETE, json!({ "id": passkey_id })).await;
     assert_eq!(removed["data"]["deletePasskey"], true, "{removed}");
     assert_refused(&sign_in(&app, &mut auth).await, "not registered");
+    let (ended, _) = call(&app, Some(&by_passkey), None, "{ me { id } }", json!({})).await;
+    assert_eq!(ended["data"]["me"], Value::Null, "the session it made ended with it: {ended}");
 
     let deleted = app.gql_as(&admin, "mutation($id: ID!) { deleteUser(id: $id) }", json!({ "id": bob })).await;
     assert_eq!(deleted["data"]["deleteUser"], true, "{deleted}");
@@ -171,4 +176,28 @@ async fn open_passkey_sign_ins_count_against_the_address(backend: Backend) {
     let (body, cookie) = call(&app, None, None, super::START, json!({})).await;
     assert_eq!(error_code(&body).as_deref(), Some("RATE_LIMITED"), "{body}");
     assert_eq!(cookie, None);
+}
+
+both!(a_challenge_older_than_five_minutes_is_refused);
+async fn a_challenge_older_than_five_minutes_is_refused(backend: Backend) {
+    let app = super::app(backend).await;
+    let (_, _, mut auth, _) = member_with_passkey(&app, "ada@example.com").await;
+    let (options, cookie) = start(&app).await;
+    super::expire_challenges(&app).await;
+    let late = finish(&app, Some(&cookie), &auth.get(&options)).await;
+    assert_refused(&late["data"]["validateCallback"], "expired");
+    assert_eq!(sign_in(&app, &mut auth).await["success"], true, "a fresh challenge works");
+}
+
+both!(an_assertion_naming_another_user_is_refused);
+async fn an_assertion_naming_another_user_is_refused(backend: Backend) {
+    let app = super::app(backend).await;
+    let (_, _, mut auth, _) = member_with_passkey(&app, "ada@example.com").await;
+    let (_, bob) = app.sign_up("bob@example.com", PASSWORD).await;
+    let own_handle = auth.user_handle.clone();
+    // The signature is good, but the user handle the authenticator reports is Bob's.
+    auth.user_handle = uuid::Uuid::parse_str(&bob).expect("UUID").as_bytes().to_vec();
+    assert_refused(&sign_in(&app, &mut auth).await, "not registered");
+    auth.user_handle = own_handle;
+    assert_eq!(sign_in(&app, &mut auth).await["success"], true);
 }
