@@ -72,16 +72,16 @@ export async function passkeySection() {
 function passkeyTable(passkeys, status) {
   const rows = passkeys.map((p) => {
     const name = p.name || 'Unnamed passkey';
-    const remove = button('Remove', { class: 'small danger', 'aria-label': `Remove the passkey ${name}` }, async (btn) => {
+    const remove = button('Remove', { class: 'small danger', 'aria-label': `Remove the passkey “${name}”` }, async (btn) => {
       await busy(btn, status, async () => {
         await gql(M_DELETE, { id: p.id }, FEATURE);
         // The sessions signed in with it end too: this one may have been among them.
         const { me } = await gql(Q_ME);
         if (!me) {
-          navigate('/', `The passkey ${name} is removed. This browser was signed in with it, so you are signed out.`, { kind: 'info' });
+          navigate('/', `The passkey “${name}” is removed. This browser was signed in with it, so you are signed out.`, { kind: 'info' });
           return undefined;
         }
-        setFlash(`The passkey ${name} is removed: it no longer signs you in.`);
+        setFlash(`The passkey “${name}” is removed: it no longer signs you in.`);
         await render();
         return undefined;
       });
@@ -122,7 +122,7 @@ function addForm() {
     const credential = await createPasskey(options);
     const label = name.input.value.trim();
     const { finishPasskeyRegistration: added } = await gql(M_FINISH, { credential, name: label || null }, FEATURE);
-    const what = added.name ? `The passkey ${added.name}` : 'Your passkey';
+    const what = added.name ? `The passkey “${added.name}”` : 'Your passkey';
     setFlash(`${what} is added: use “Sign in with a passkey” next time.`);
     await render();
     return undefined;

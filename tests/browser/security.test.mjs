@@ -1,7 +1,8 @@
 // The security page and the second step of sign-in, in a real browser: two-step verification
 // (TOTP) turned on by reading the page's QR code with jsQR (a decoder none of us wrote) and
 // computing the codes here from the secret, as a phone would; recovery codes shown once and
-// each accepted once; wrong codes and a spent ticket told plainly. One server and one Chromium
+// each accepted once; wrong codes and a spent ticket told plainly; passkeys made and used by
+// Chromium's virtual authenticator (DevTools WebAuthn domain). One server and one Chromium
 // for the file; the tests run in order and tell one story, each leaving screenshots in
 // test-artifacts/screenshots/ (security-NN-*.png).
 
@@ -19,15 +20,23 @@ const COOKIE = 'authql_session';
 
 const screenshot = screenshots('security');
 let server;
+// The app's address in the browser: localhost, not 127.0.0.1, since WebAuthn wants a domain
+// (AUTHQL_APP_URL names it, and passkeys are bound to it) in a secure context (localhost is one).
+let app;
 let chrome;
 let page;
 // What the story learns on the way: the secret (read from the QR code) and the recovery codes.
 let secret;
 let recoveryCodes;
+// The tab's DevTools session and its virtual authenticator.
+let cdp;
+let authenticator;
+const PASSKEY_NAME = 'Test laptop';
 
 before(async () => {
   const port = await freePort();
-  server = await startServer('security', { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: `http://127.0.0.1:${port}` });
+  app = `http://localhost:${port}`;
+  server = await startServer('security', { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: app });
   chrome = await launchBrowser();
   page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
 }, { timeout: 60_000 });
@@ -40,7 +49,7 @@ after(async () => {
 /** Runs a test body; on failure leaves a screenshot of the page beside the others. */
 function story(name, body) {
   test(name, { timeout: 90_000 }, async () => {
-    const watcher = watch(page, server.url);
+    const watcher = watch(page, app);
     try {
       await body();
     } catch (e) {
@@ -213,14 +222,21 @@ async function signOut() {
 }
 
 async function sessionCookie() {
-  return (await chrome.context.cookies(server.url)).find((c) => c.name === COOKIE);
+  return (await chrome.context.cookies(app)).find((c) => c.name === COOKIE);
+}
+
+/** Whom the browser's cookie signs in now (a cookie of an ended session signs in nobody). */
+async function cookieUser() {
+  const cookie = await sessionCookie();
+  if (!cookie) return null;
+  return (await gql(server.url, '{ me { email } }', {}, cookie.value)).me?.email ?? null;
 }
 
 /** Signs in with the password and waits for the second step. */
 async function toSecondStep() {
   await signIn(EMAIL, PASSWORD);
   await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
-  assert.equal(await sessionCookie(), undefined, 'no session before the second factor');
+  assert.equal(await cookieUser(), null, 'no session before the second factor');
 }
 
 async function enterCode(code) {
@@ -241,7 +257,7 @@ async function signedIn() {
 // The story
 
 story('the QR encoder writes every version and mask so that jsQR reads it back, repaired', async () => {
-  await page.goto(`${server.url}/`);
+  await page.goto(`${app}/`);
   // Lengths at both ends of each version's byte capacity at level M (versions 1 to 20), each
   // under all eight masks, and a URL as long as a long address makes it: each read by jsQR
   // after a little damage that the error correction must undo.
@@ -286,7 +302,7 @@ story('the QR encoder writes every version and mask so that jsQR reads it back, 
 });
 
 story('a new person turns two-step verification on by scanning the QR code', async () => {
-  await page.goto(`${server.url}/`);
+  await page.goto(`${app}/`);
   await signIn(EMAIL, PASSWORD);
   await page.getByRole('heading', { name: 'You are signed in' }).waitFor();
   await page.getByRole('navigation', { name: 'Your account' }).getByRole('link', { name: 'Security' }).click();
@@ -363,14 +379,14 @@ story('a recovery code signs in once; used again, and a wrong code, are refused 
   await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
   await enterCode(recoveryCodes[0]);
   await page.locator('.status.error').filter({ hasText: 'That recovery code is not right, or it was used already' }).waitFor();
-  assert.equal(await sessionCookie(), undefined);
+  assert.equal(await cookieUser(), null);
   await screenshot(page, 'recovery-code-used-twice');
 
   await page.getByRole('button', { name: 'Use the code from your authenticator app instead' }).click();
   await page.getByRole('form', { name: 'Second factor' }).getByLabel('6-digit code').waitFor();
   await enterCode(wrongCode());
   await page.locator('.status.error').filter({ hasText: 'That code is not right' }).waitFor();
-  assert.equal(await sessionCookie(), undefined);
+  assert.equal(await cookieUser(), null);
   await screenshot(page, 'wrong-code');
 
   // The same ticket still takes a right code (an unused recovery code; the app's next code
@@ -398,14 +414,100 @@ story('a sign-in whose ticket is spent elsewhere goes back to sign-in, saying so
   await page.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
   assert.match(await statusText(), /took too long or was already completed/);
   assert.equal(await page.locator('.status.error').count(), 1, 'shown as an error');
-  assert.equal(await sessionCookie(), undefined);
+  assert.equal(await cookieUser(), null);
   await screenshot(page, 'ticket-spent');
+});
+
+/**
+ * Chromium's virtual authenticator (DevTools WebAuthn domain) on the tab: a platform
+ * authenticator with resident keys and user verification that always verifies the user.
+ */
+async function addVirtualAuthenticator() {
+  cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  authenticator = authenticatorId;
+}
+
+async function authenticatorCredentials() {
+  return (await cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator })).credentials;
+}
+
+story('a passkey is added and named on the security page', async () => {
+  await toSecondStep();
+  await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+  await enterCode(recoveryCodes[2]);
+  await signedIn();
+  await page.getByRole('navigation', { name: 'Your account' }).getByRole('link', { name: 'Security' }).click();
+  const section = page.locator('[data-section=passkeys]');
+  await section.getByText('You have no passkeys yet.').waitFor();
+
+  await addVirtualAuthenticator();
+  const form = page.getByRole('form', { name: 'Add a passkey' });
+  await form.getByLabel('Name of the new passkey (optional)').fill(PASSKEY_NAME);
+  await form.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.locator('.status.success').filter({ hasText: `The passkey “${PASSKEY_NAME}” is added` }).waitFor();
+  const rows = page.locator('[data-section=passkeys] tbody tr');
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().innerText(), new RegExp(PASSKEY_NAME));
+  assert.equal(await rows.first().locator('[data-field=last-used]').innerText(), 'Never');
+  // The authenticator holds it as a discoverable credential for this site.
+  const held = await authenticatorCredentials();
+  assert.equal(held.length, 1);
+  assert.equal(held[0].isResidentCredential, true);
+  assert.equal(held[0].rpId, 'localhost');
+  await screenshot(page, 'passkey-added');
+});
+
+story('the passkey signs in with neither password nor code, though two-step verification is on', async () => {
+  await signOut();
+  const answered = page.waitForResponse(async (r) => r.url().endsWith('/graphql') && r.request().postData()?.includes('PasskeySignIn'));
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  const { validateCallback } = (await (await answered).json()).data;
+  assert.equal(validateCallback.success, true, validateCallback.error);
+  assert.equal(validateCallback.mfaTicket, null, 'no second factor asked');
+  await signedIn();
+  assert.equal((await authenticatorCredentials())[0].signCount > 0, true, 'the authenticator signed');
+  await screenshot(page, 'signed-in-with-passkey');
+
+  await page.getByRole('navigation', { name: 'Your account' }).getByRole('link', { name: 'Security' }).click();
+  assert.equal(await page.locator('[data-field=totp-state]').innerText(), 'On');
+  const lastUsed = page.locator('[data-section=passkeys] tbody tr [data-field=last-used] time');
+  await lastUsed.waitFor();
+  const at = Date.parse(await lastUsed.getAttribute('datetime'));
+  assert.ok(Math.abs(at - Date.now()) < 60_000, `last used just now: ${await lastUsed.getAttribute('datetime')}`);
+  await screenshot(page, 'passkey-last-used');
+});
+
+story('a removed passkey no longer signs in, and the page says why', async () => {
+  await page.getByRole('button', { name: `Remove the passkey “${PASSKEY_NAME}”` }).click();
+  // This session was signed in with that passkey: it ends with it.
+  await page.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
+  assert.match(await statusText(), new RegExp(`The passkey “${PASSKEY_NAME}” is removed.*signed out`));
+  assert.equal(await cookieUser(), null);
+
+  // The authenticator still offers it; the server no longer knows it.
+  assert.equal((await authenticatorCredentials()).length, 1);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.locator('.status.error').filter({ hasText: 'This passkey is not registered here' }).waitFor();
+  assert.match(await statusText(), /sign in another way/);
+  assert.equal(await cookieUser(), null);
+  await screenshot(page, 'removed-passkey-refused');
 });
 
 story('two-step verification is turned off with a code; then the password alone signs in', async () => {
   await toSecondStep();
   await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
-  await enterCode(recoveryCodes[2]);
+  await enterCode(recoveryCodes[4]);
   await signedIn();
   await page.getByRole('navigation', { name: 'Your account' }).getByRole('link', { name: 'Security' }).click();
   await page.locator('[data-field=totp-state]').filter({ hasText: 'On' }).waitFor();
@@ -429,7 +531,7 @@ story('two-step verification is turned off with a code; then the password alone 
 
   // Signed out, the page sends people to sign in first.
   await signOut();
-  await page.goto(`${server.url}/security`);
+  await page.goto(`${app}/security`);
   await page.getByRole('heading', { name: 'Sign in or create an account' }).waitFor();
   assert.match(await statusText(), /Sign in to see your security settings/);
   assert.equal(new URL(page.url()).pathname, '/');
