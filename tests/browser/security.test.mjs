@@ -7,12 +7,12 @@
 // test-artifacts/screenshots/ (security-NN-*.png).
 
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import jsQR from 'jsqr';
 
 import { freePort, gql, launchBrowser, screenshots, startServer, watch } from './harness.mjs';
+import { STEP_MS, currentStep, totp } from './totp.mjs';
 
 const EMAIL = 'grace@example.com';
 const PASSWORD = 'a sturdy pass phrase for grace';
@@ -60,37 +60,6 @@ function story(name, body) {
   });
 }
 
-// ---------------------------------------------------------------------------------------
-// TOTP as an authenticator app computes it (RFC 6238 over RFC 4226, SHA-1, 6 digits, 30 s).
-
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
-    const index = alphabet.indexOf(ch);
-    if (index < 0) throw new Error(`not base32: ${ch}`);
-    value = (value << 5) | index;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((value >>> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-function totp(base32Secret, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac('sha1', base32Decode(base32Secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const number = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(number % 1_000_000).padStart(6, '0');
-}
-
-const STEP_MS = 30_000;
 let lastStep = 0;
 
 /**
@@ -98,7 +67,7 @@ let lastStep = 0;
  * either side of now is accepted, so the next unused step is at most one ahead (else wait).
  */
 async function nextCode() {
-  const now = Math.floor(Date.now() / STEP_MS);
+  const now = currentStep();
   const step = Math.max(now, lastStep + 1);
   if (step > now + 1) await new Promise((resolve) => setTimeout(resolve, (step - 1) * STEP_MS - Date.now() + 500));
   lastStep = step;
@@ -107,7 +76,7 @@ async function nextCode() {
 
 /** Six digits that no step near now has as its code. */
 function wrongCode() {
-  const now = Math.floor(Date.now() / STEP_MS);
+  const now = currentStep();
   const valid = new Set([-2, -1, 0, 1, 2].map((d) => totp(secret, now + d)));
   return ['000000', '123456', '999999'].find((c) => !valid.has(c));
 }
