@@ -1,14 +1,16 @@
 // The authql web app: sign-up and sign-in (with a second factor when the account has one),
 // "Sign in with" each redirect provider (Google, GitHub, any OpenID Connect issuer), the
-// signed-in view with sessions, the security page (security.js), invites, password reset and
-// e-mail verification. Plain DOM, no framework, no build step; the DOM helpers (dom.js) build
+// signed-in view with sessions, the security page (security.js), invites, and the pages of
+// e-mailed links (links.js). Plain DOM, no framework, no build step; the DOM helpers (dom.js) build
 // pages with createElement and textContent only, so nothing a server or a URL says can turn
 // into markup.
 
 import { ApiError, AUTH_RESULT_FIELDS, USER_FIELDS, gql } from './api.js';
 import { accountNav, alertBox, busy, button, errorBox, field, h, link, main, newPasswordField, onSubmit, setStatus, show, statusBox, timeCell, when } from './dom.js';
 import { flashBox, navigate, render, setFlash, startRouter } from './router.js';
+import { resetPasswordPage, verifyEmailPage } from './links.js';
 import { passkeySignInButton } from './passkeys.js';
+import { callbackProvider, providerLabel, redirectButtons } from './providers.js';
 import { finishSignIn } from './second-factor.js';
 import { securityPage } from './security.js';
 
@@ -36,9 +38,7 @@ const M_REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
 const M_REQUEST_RESET = `mutation RequestReset($entityId: String!) {
   requestPasswordReset(provider: "emailpass", entityId: $entityId)
 }`;
-const M_RESET = 'mutation Reset($token: String!, $input: JSON!) { resetPassword(token: $token, input: $input) }';
 const M_REQUEST_VERIFICATION = 'mutation RequestVerification { requestEmailVerification }';
-const M_VERIFY = 'mutation Verify($token: String!) { verifyEmail(token: $token) }';
 const M_CHANGE_PASSWORD = `mutation ChangePassword($input: JSON!) {
   updateProvider(provider: "emailpass", input: $input)
 }`;
@@ -341,113 +341,8 @@ async function invitePage(params) {
   );
 }
 
-function resetPasswordPage(params) {
-  const token = params.get('token');
-  if (!token) {
-    show(h('h1', { tabindex: '-1' }, 'Reset your password'), errorBox('This link has no reset token. Open the link from the e-mail, or ask for a new one on the sign-in page.'), h('p', {}, link('/', 'Go to sign-in')));
-    return;
-  }
-  const status = statusBox();
-  const password = newPasswordField('New password');
-  const confirm = field('Repeat the new password', { type: 'password', name: 'confirm', autocomplete: 'new-password', required: true });
-  const form = h('form', { class: 'stack', 'aria-label': 'Choose a new password' }, password.wrap, confirm.wrap, h('button', { type: 'submit', class: 'primary' }, 'Set new password'));
-  onSubmit(form, status, async () => {
-    if (password.input.value !== confirm.input.value) throw new ApiError('The two passwords differ.');
-    const { resetPassword: ok } = await gql(M_RESET, { token, input: { password: password.input.value } }, { feature: 'password reset' });
-    if (!ok) throw new ApiError('This reset link is invalid, already used or has expired. Ask for a new one on the sign-in page.');
-    form.remove();
-    main.append(h('p', {}, link('/', 'Sign in with your new password')));
-    return 'Your password is changed, and every session of your account was signed out.';
-  });
-  show(h('h1', { tabindex: '-1' }, 'Reset your password'), h('p', { class: 'muted' }, 'Choose a new password: 8 to 128 characters; common passwords are refused.'), status, form);
-}
-
-async function verifyEmailPage(params) {
-  const token = params.get('token');
-  const title = h('h1', { tabindex: '-1' }, 'Verify your e-mail address');
-  const status = statusBox();
-  show(title, status);
-  if (!token) {
-    setStatus(status, 'error', 'This link has no verification token. Open the link from the e-mail.');
-  } else {
-    setStatus(status, 'info', 'Checking your link…');
-    try {
-      const { verifyEmail: ok } = await gql(M_VERIFY, { token }, { feature: 'e-mail verification' });
-      if (ok) {
-        title.textContent = 'E-mail address verified';
-        setStatus(status, 'success', 'Thank you: your e-mail address is verified.');
-      } else {
-        setStatus(status, 'error', 'This verification link is invalid, already used or has expired. Sign in and ask for a new one.');
-      }
-    } catch (e) {
-      // The link only works in the account it was mailed to, signed in: whoever opens it
-      // elsewhere (a mail scanner, another browser) must not verify an address for someone.
-      if (e.code === 'UNAUTHENTICATED') {
-        setStatus(status, 'error', 'Sign in to the account this link was sent to, then open the link again.');
-      } else if (e.code === 'FORBIDDEN') {
-        setStatus(status, 'error', 'This link was sent to another account. Sign out, sign in to that account, then open the link again.');
-      } else {
-        setStatus(status, 'error', e.message);
-      }
-    }
-  }
-  main.append(h('p', {}, link('/', 'Continue to your account')));
-}
-
 function notFoundPage() {
   show(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, link('/', 'Back to the start')));
-}
-
-// ---------------------------------------------------------------------------------------
-// Providers
-
-/** An OAuth start: the server answers with the provider's URL to send the browser to. */
-function followLocation(result) {
-  if (result.location) {
-    location.assign(result.location);
-    return;
-  }
-  throw new ApiError(result.error ?? 'The server did not say where to continue.');
-}
-
-// Providers that sign in by sending the browser elsewhere and back: every registered one but
-// these (which take their input on this page).
-const NOT_REDIRECTS = ['emailpass', 'passkey'];
-// Where the callback page learns which provider the browser is coming back from: the
-// provider's own redirect carries only code and state.
-const CALLBACK_PROVIDER_KEY = 'authql.callbackProvider';
-
-/** "Google", "GitHub", "Acme": a provider's name as people read it (as the server's messages do). */
-function providerLabel(name) {
-  const known = { google: 'Google', github: 'GitHub' };
-  return known[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
-}
-
-/** One button per registered redirect provider, each `verb` + its label, after an "or" (and `first`). */
-function redirectButtons(providers, verb, status, start, first = []) {
-  const names = providers.filter((p) => !NOT_REDIRECTS.includes(p));
-  if (names.length === 0 && first.length === 0) return [];
-  return [
-    h('p', { class: 'divider' }, h('span', {}, 'or')),
-    ...first,
-    ...names.map((name) =>
-      button(`${verb} ${providerLabel(name)}`, { class: `provider ${name}`, 'data-provider': name }, async (btn) => {
-        await busy(btn, status, async () => {
-          const r = await start(name);
-          sessionStorage.setItem(CALLBACK_PROVIDER_KEY, name);
-          followLocation(r);
-        });
-      }),
-    ),
-  ];
-}
-
-/** The provider a callback is for: `?provider=` when the callback URL names it, else the one
- * this tab started with, else google (callback URLs configured before there were others). */
-function callbackProvider(params) {
-  const remembered = sessionStorage.getItem(CALLBACK_PROVIDER_KEY);
-  sessionStorage.removeItem(CALLBACK_PROVIDER_KEY);
-  return params.get('provider') || remembered || 'google';
 }
 
 /** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */

@@ -1,7 +1,7 @@
 // A QR code encoder (ISO/IEC 18004), small enough to read: byte mode, error correction level
 // M, versions 1 to 20 (up to 666 bytes; an otpauth:// URL of ~200 characters needs version
 // 10). The app draws a TOTP secret with it, so the secret never leaves this page for an
-// image service. It returns the module matrix; `qrSvg` draws it.
+// image service. It returns the module matrix; the security page draws it as SVG.
 
 // Level M, per version: error correction codewords per block, then [blocks, data codewords
 // per block] for each group (ISO/IEC 18004 table 9).
@@ -375,38 +375,4 @@ function penalty(m) {
   const percent = (dark * 100) / (size * size);
   score += Math.floor(Math.abs(percent - 50) / 5) * 10;
   return score;
-}
-
-const SVG = 'http://www.w3.org/2000/svg';
-const QUIET_ZONE = 4;
-
-/**
- * An SVG drawing of `text` as a QR code: dark modules on a light square with the four-module
- * quiet zone, light even in dark mode (readers expect dark on light). `label` is its
- * accessible name.
- */
-export function qrSvg(text, label) {
-  const { size, modules } = encodeQr(text);
-  const side = size + 2 * QUIET_ZONE;
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${side} ${side}`);
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', label);
-  svg.setAttribute('shape-rendering', 'crispEdges');
-  svg.setAttribute('class', 'qr');
-  const background = document.createElementNS(SVG, 'rect');
-  background.setAttribute('width', String(side));
-  background.setAttribute('height', String(side));
-  background.setAttribute('fill', '#fff');
-  let d = '';
-  for (let r = 0; r < size; r++) {
-    for (let c = 0; c < size; c++) {
-      if (modules[r][c]) d += `M${c + QUIET_ZONE} ${r + QUIET_ZONE}h1v1h-1z`;
-    }
-  }
-  const path = document.createElementNS(SVG, 'path');
-  path.setAttribute('d', d);
-  path.setAttribute('fill', '#000');
-  svg.append(background, path);
-  return svg;
 }

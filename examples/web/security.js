@@ -5,7 +5,7 @@
 import { ApiError, gql } from './api.js';
 import { accountNav, busy, button, field, h, onSubmit, show, statusBox } from './dom.js';
 import { passkeySection } from './passkeys.js';
-import { qrSvg } from './qr.js';
+import { encodeQr } from './qr.js';
 import { flashBox, navigate, render, setFlash } from './router.js';
 
 const Q_SECURITY = 'query Security { authProviders me { id email totpEnabled } }';
@@ -169,3 +169,36 @@ function groupsOfFour(secret) {
   return secret.replace(/(.{4})(?=.)/g, '$1 ');
 }
 
+const SVG = 'http://www.w3.org/2000/svg';
+const QUIET_ZONE = 4;
+
+/**
+ * An SVG drawing of `text` as a QR code: dark modules on a light square with the four-module
+ * quiet zone, light even in dark mode (readers expect dark on light). `label` is its
+ * accessible name.
+ */
+function qrSvg(text, label) {
+  const { size, modules } = encodeQr(text);
+  const side = size + 2 * QUIET_ZONE;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${side} ${side}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  svg.setAttribute('class', 'qr');
+  const background = document.createElementNS(SVG, 'rect');
+  background.setAttribute('width', String(side));
+  background.setAttribute('height', String(side));
+  background.setAttribute('fill', '#fff');
+  let d = '';
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) {
+      if (modules[r][c]) d += `M${c + QUIET_ZONE} ${r + QUIET_ZONE}h1v1h-1z`;
+    }
+  }
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000');
+  svg.append(background, path);
+  return svg;
+}
