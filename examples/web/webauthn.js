@@ -32,7 +32,7 @@ export async function createPasskey(options) {
       clientDataJSON: toBase64Url(response.clientDataJSON),
       transports: typeof response.getTransports === 'function' ? response.getTransports() : undefined,
     },
-    extensions: credential.getClientExtensionResults?.() ?? {},
+    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
   };
 }
 
@@ -59,7 +59,7 @@ export async function usePasskey(options) {
       signature: toBase64Url(response.signature),
       userHandle: response.userHandle ? toBase64Url(response.userHandle) : undefined,
     },
-    extensions: credential.getClientExtensionResults?.() ?? {},
+    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
   };
 }
 
