@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{Authenticator, Invites, Lifetime, Passwords, SecondFactor, Sessions, Users, Verification};
+use crate::accounts::{
+    Authenticator, Invites, Lifetime, Passkeys, Passwords, SecondFactor, Sessions, Users, Verification,
+};
+use crate::auth::passkey::RelyingParty;
 use crate::auth::{Hasher, Registry, Throttle};
 use crate::config::Config;
-use crate::db::models::{oauth_states, one_time_tokens};
+use crate::db::models::{oauth_states, one_time_tokens, webauthn_challenges};
 use crate::db::{Db, DbError};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
@@ -28,6 +31,7 @@ pub struct AppState {
     pub passwords: Passwords,
     pub verification: Verification,
     pub second_factor: SecondFactor,
+    pub passkeys: Passkeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +61,9 @@ impl AppState {
         let sessions = Sessions::new(db.clone(), Lifetime::new(config.session_ttl, config.session_max_ttl));
         let throttle = Throttle::new(db.clone(), config.throttle);
         let http = crate::auth::outbound::client()?;
-        let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http);
+        let relying_party = RelyingParty::from_config(&config);
+        let registry = Registry::from_config(&config, &db, &hasher, &throttle, &http, relying_party.as_ref());
+        let passkeys = Passkeys::new(db.clone(), relying_party);
         let mailer = Mailer::from_config(&config)?;
         let invites = Invites::new(db.clone(), config.invite_ttl, mailer.clone());
         let second_factor = SecondFactor::new(db.clone(), throttle.clone(), config.throttle.window);
@@ -95,11 +101,12 @@ impl AppState {
             passwords,
             verification,
             second_factor,
+            passkeys,
         })
     }
 
-    /// Deletes expired sessions, old throttle entries, abandoned OAuth states, second-factor tickets and spent mail tokens
-    /// now and then.
+    /// Deletes expired sessions, old throttle entries, abandoned OAuth states and WebAuthn
+    /// challenges, second-factor tickets and spent mail tokens now and then.
     pub fn spawn_housekeeping(&self) {
         let state = self.clone();
         tokio::spawn(async move {
@@ -114,6 +121,10 @@ impl AppState {
                 }
                 if let Err(e) = state.db.write(|conn| oauth_states::delete_expired(conn, crate::db::now())).await {
                     tracing::warn!(error = %e, "could not prune expired OAuth states");
+                }
+                if let Err(e) = state.db.write(|conn| webauthn_challenges::delete_expired(conn, crate::db::now())).await
+                {
+                    tracing::warn!(error = %e, "could not prune expired WebAuthn challenges");
                 }
                 if let Err(e) = state.second_factor.prune().await {
                     tracing::warn!(error = %e, "could not prune expired second-factor tickets");

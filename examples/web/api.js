@@ -12,6 +12,12 @@
 // status. Under `application/graphql-response+json` it would work unchanged: only a refused
 // document's status (400) would differ.
 
+/** The signed-in person's fields every page shows. */
+export const USER_FIELDS = 'id email role emailVerified firstName lastName';
+
+/** What every sign-in mutation asks for: the session's outcome or the ticket of a second step. */
+export const AUTH_RESULT_FIELDS = `success error location mfaTicket mfaMethods user { ${USER_FIELDS} }`;
+
 /** A failure to show the person: a GraphQL error, or the server being unreachable. */
 export class ApiError extends Error {
   constructor(message, { code = null, retryAfter = null, missingField = null } = {}) {

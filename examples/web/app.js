@@ -1,23 +1,29 @@
-// The authql web app: sign-up and sign-in, "Sign in with" each redirect provider (Google, GitHub, any
-// OpenID Connect issuer), the signed-in view with sessions, invites, password reset and e-mail
-// verification. Plain DOM, no framework, no build step. Pages are built with createElement
-// and textContent only (never innerHTML with data), so nothing a server or a URL says can
-// turn into markup.
+// The authql web app: sign-up and sign-in (with a second factor when the account has one),
+// "Sign in with" each redirect provider (Google, GitHub, any OpenID Connect issuer), the
+// signed-in view with sessions, the security page (security.js), invites, and the pages of
+// e-mailed links (links.js). Plain DOM, no framework, no build step; the DOM helpers (dom.js) build
+// pages with createElement and textContent only, so nothing a server or a URL says can turn
+// into markup.
 
-import { ApiError, gql } from './api.js';
+import { ApiError, AUTH_RESULT_FIELDS, USER_FIELDS, gql } from './api.js';
+import { accountNav, alertBox, busy, button, errorBox, field, h, link, main, newPasswordField, onSubmit, setStatus, show, statusBox, timeCell, when } from './dom.js';
+import { flashBox, navigate, render, setFlash, startRouter } from './router.js';
+import { resetPasswordPage, verifyEmailPage } from './links.js';
+import { passkeySignInButton } from './passkeys.js';
+import { callbackProvider, providerLabel, redirectButtons } from './providers.js';
+import { finishSignIn } from './second-factor.js';
+import { securityPage } from './security.js';
 
 // ---------------------------------------------------------------------------------------
 // GraphQL operations. The token is never asked for: the cookie carries the session.
 
-const USER_FIELDS = 'id email role emailVerified firstName lastName';
-
 const Q_HOME = `query Home { authProviders me { ${USER_FIELDS} } }`;
 const Q_SESSIONS = 'query Sessions { sessions { id createdAt lastSeenAt expiresAt userAgent current } }';
 const M_AUTHENTICATE = `mutation Authenticate($provider: String!, $input: JSON!) {
-  authenticate(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  authenticate(provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const M_CALLBACK = `mutation Callback($provider: String!, $input: JSON!) {
-  validateCallback(provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  validateCallback(provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const Q_INVITE = `query Invite($token: String!) {
   authProviders
@@ -25,69 +31,29 @@ const Q_INVITE = `query Invite($token: String!) {
   me { ${USER_FIELDS} }
 }`;
 const M_ACCEPT_INVITE = `mutation AcceptInvite($token: String!, $provider: String!, $input: JSON!) {
-  acceptInvite(token: $token, provider: $provider, input: $input) { success error location user { ${USER_FIELDS} } }
+  acceptInvite(token: $token, provider: $provider, input: $input) { ${AUTH_RESULT_FIELDS} }
 }`;
 const M_LOGOUT = 'mutation Logout { logout }';
 const M_REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
 const M_REQUEST_RESET = `mutation RequestReset($entityId: String!) {
   requestPasswordReset(provider: "emailpass", entityId: $entityId)
 }`;
-const M_RESET = 'mutation Reset($token: String!, $input: JSON!) { resetPassword(token: $token, input: $input) }';
 const M_REQUEST_VERIFICATION = 'mutation RequestVerification { requestEmailVerification }';
-const M_VERIFY = 'mutation Verify($token: String!) { verifyEmail(token: $token) }';
 const M_CHANGE_PASSWORD = `mutation ChangePassword($input: JSON!) {
   updateProvider(provider: "emailpass", input: $input)
 }`;
 
 // ---------------------------------------------------------------------------------------
-// Routing: the server answers each of these paths with this same page.
+// Pages
 
 const ROUTES = {
   '/': homePage,
   '/auth/callback': callbackPage,
   '/invite': invitePage,
   '/reset-password': resetPasswordPage,
+  '/security': securityPage,
   '/verify-email': verifyEmailPage,
 };
-
-const main = document.getElementById('main');
-// A message to show on the next page (e.g. "You are signed out."), shown once.
-let flash = null;
-let firstRender = true;
-
-/** Shows `path`; `replace` when the page left behind must not come back with Back (a used token). */
-function navigate(path, message = null, { replace = false } = {}) {
-  flash = message;
-  if (replace) history.replaceState(null, '', path);
-  else history.pushState(null, '', path);
-  render();
-}
-
-async function render() {
-  const page = ROUTES[location.pathname] ?? notFoundPage;
-  const params = new URLSearchParams(location.search);
-  try {
-    await page(params);
-  } catch (e) {
-    show(h('h1', {}, 'Something went wrong'), alertBox(e), h('p', {}, link('/', 'Back to the start')));
-  }
-  if (!firstRender) {
-    // Move focus to the new page's heading, so a screen reader announces the change.
-    main.querySelector('h1')?.focus();
-  }
-  firstRender = false;
-}
-
-document.addEventListener('click', (event) => {
-  const a = event.target.closest?.('a[data-link]');
-  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
-  event.preventDefault();
-  navigate(a.getAttribute('href'));
-});
-window.addEventListener('popstate', () => render());
-
-// ---------------------------------------------------------------------------------------
-// Pages
 
 async function homePage() {
   const { authProviders, me } = await gql(Q_HOME);
@@ -119,14 +85,14 @@ function signInPage(providers) {
       provider: 'emailpass',
       input: { email: email.input.value, password: password.input.value },
     });
-    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
-    navigate('/', `Signed in as ${r.user.email}.`);
+    finishSignIn(r);
   });
 
+  const passkey = providers.includes('passkey') ? [passkeySignInButton(status)] : [];
   const redirects = redirectButtons(providers, 'Sign in with', status, async (provider) => {
     const { authenticate: r } = await gql(M_AUTHENTICATE, { provider, input: {} });
     return r;
-  });
+  }, passkey);
 
   show(
     h('h1', { tabindex: '-1' }, 'Sign in or create an account'),
@@ -180,6 +146,7 @@ async function signedInPage(me) {
       );
   const name = [me.firstName, me.lastName].filter(Boolean).join(' ');
   show(
+    accountNav('/'),
     h('h1', { tabindex: '-1' }, name ? `Hello, ${name}` : 'You are signed in'),
     flashBox(),
     status,
@@ -227,7 +194,7 @@ async function loadSessions(container, status) {
         if (s.current) {
           navigate('/', 'This session was revoked: you are signed out.');
         } else {
-          flash = 'Session revoked.';
+          setFlash('Session revoked.');
           await render();
         }
       });
@@ -309,12 +276,11 @@ async function callbackPage(params) {
   history.replaceState(null, '', '/auth/callback');
   try {
     const { validateCallback: r } = await gql(M_CALLBACK, { provider, input: { code, state } });
-    if (!r.success) throw new ApiError(r.error ?? 'Sign-in failed.');
-    if (r.location) {
+    if (r.location && r.success) {
       location.assign(r.location);
       return;
     }
-    navigate('/', `Signed in as ${r.user.email}.`, { replace: true });
+    finishSignIn(r, { replace: true });
   } catch (e) {
     title.textContent = 'Sign-in was not completed';
     setStatus(status, 'error', e.message);
@@ -347,8 +313,11 @@ async function invitePage(params) {
       provider: 'emailpass',
       input: { email: invite.email, password: password.input.value },
     });
-    if (!r.success) throw new ApiError(r.error ?? 'The invitation could not be accepted.');
-    navigate('/', `Welcome! Your account ${r.user.email} is ready and you are signed in.`, { replace: true });
+    finishSignIn(r, {
+      replace: true,
+      failure: 'The invitation could not be accepted.',
+      welcome: (user) => `Welcome! Your account ${user.email} is ready and you are signed in.`,
+    });
   });
   const redirects = redirectButtons(authProviders, 'Accept with', status, async (provider) => {
     const { acceptInvite: r } = await gql(M_ACCEPT_INVITE, { token, provider, input: {} });
@@ -372,227 +341,8 @@ async function invitePage(params) {
   );
 }
 
-function resetPasswordPage(params) {
-  const token = params.get('token');
-  if (!token) {
-    show(h('h1', { tabindex: '-1' }, 'Reset your password'), errorBox('This link has no reset token. Open the link from the e-mail, or ask for a new one on the sign-in page.'), h('p', {}, link('/', 'Go to sign-in')));
-    return;
-  }
-  const status = statusBox();
-  const password = newPasswordField('New password');
-  const confirm = field('Repeat the new password', { type: 'password', name: 'confirm', autocomplete: 'new-password', required: true });
-  const form = h('form', { class: 'stack', 'aria-label': 'Choose a new password' }, password.wrap, confirm.wrap, h('button', { type: 'submit', class: 'primary' }, 'Set new password'));
-  onSubmit(form, status, async () => {
-    if (password.input.value !== confirm.input.value) throw new ApiError('The two passwords differ.');
-    const { resetPassword: ok } = await gql(M_RESET, { token, input: { password: password.input.value } }, { feature: 'password reset' });
-    if (!ok) throw new ApiError('This reset link is invalid, already used or has expired. Ask for a new one on the sign-in page.');
-    form.remove();
-    main.append(h('p', {}, link('/', 'Sign in with your new password')));
-    return 'Your password is changed, and every session of your account was signed out.';
-  });
-  show(h('h1', { tabindex: '-1' }, 'Reset your password'), h('p', { class: 'muted' }, 'Choose a new password: 8 to 128 characters; common passwords are refused.'), status, form);
-}
-
-async function verifyEmailPage(params) {
-  const token = params.get('token');
-  const title = h('h1', { tabindex: '-1' }, 'Verify your e-mail address');
-  const status = statusBox();
-  show(title, status);
-  if (!token) {
-    setStatus(status, 'error', 'This link has no verification token. Open the link from the e-mail.');
-  } else {
-    setStatus(status, 'info', 'Checking your link…');
-    try {
-      const { verifyEmail: ok } = await gql(M_VERIFY, { token }, { feature: 'e-mail verification' });
-      if (ok) {
-        title.textContent = 'E-mail address verified';
-        setStatus(status, 'success', 'Thank you: your e-mail address is verified.');
-      } else {
-        setStatus(status, 'error', 'This verification link is invalid, already used or has expired. Sign in and ask for a new one.');
-      }
-    } catch (e) {
-      // The link only works in the account it was mailed to, signed in: whoever opens it
-      // elsewhere (a mail scanner, another browser) must not verify an address for someone.
-      if (e.code === 'UNAUTHENTICATED') {
-        setStatus(status, 'error', 'Sign in to the account this link was sent to, then open the link again.');
-      } else if (e.code === 'FORBIDDEN') {
-        setStatus(status, 'error', 'This link was sent to another account. Sign out, sign in to that account, then open the link again.');
-      } else {
-        setStatus(status, 'error', e.message);
-      }
-    }
-  }
-  main.append(h('p', {}, link('/', 'Continue to your account')));
-}
-
 function notFoundPage() {
   show(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, link('/', 'Back to the start')));
-}
-
-// ---------------------------------------------------------------------------------------
-// Small helpers
-
-/** Creates an element: attributes (false/null skipped, true as empty) and children. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v == null) continue;
-    if (k === 'value') el.value = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const child of children.flat()) {
-    if (child == null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function show(...nodes) {
-  document.title = `${nodes.find((n) => n?.tagName === 'H1')?.textContent ?? 'authql'} · authql`;
-  main.replaceChildren(...nodes.filter(Boolean));
-}
-
-function link(href, text) {
-  return h('a', { href, 'data-link': true }, text);
-}
-
-let fieldIds = 0;
-
-/** A labelled input; `hint` is tied to it with aria-describedby. */
-function field(label, attrs, hint = null) {
-  const id = `f${++fieldIds}`;
-  const hintId = hint ? `${id}-hint` : null;
-  const input = h('input', { id, 'aria-describedby': hintId, ...attrs });
-  const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('p', { id: hintId, class: 'hint' }, hint) : null);
-  return { input, wrap };
-}
-
-function newPasswordField(label) {
-  return field(label, { type: 'password', name: 'new-password', autocomplete: 'new-password', required: true, minlength: 8, maxlength: 128 }, '8 to 128 characters. Common passwords are refused.');
-}
-
-function button(text, attrs, onClick) {
-  const b = h('button', { type: 'button', ...attrs }, text);
-  b.addEventListener('click', () => onClick(b));
-  return b;
-}
-
-/** A live region for a form's outcome: read out by screen readers when it changes. */
-function statusBox() {
-  return h('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
-}
-
-function setStatus(box, kind, message) {
-  box.className = `status ${kind}`;
-  box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
-  box.textContent = message;
-}
-
-function errorBox(message) {
-  const box = statusBox();
-  setStatus(box, 'error', message);
-  return box;
-}
-
-function alertBox(e) {
-  return errorBox(e instanceof Error ? e.message : String(e));
-}
-
-function flashBox() {
-  if (!flash) return null;
-  const box = statusBox();
-  setStatus(box, 'success', flash);
-  flash = null;
-  return box;
-}
-
-/** Runs `action` while `btn` is disabled; its message (or error) goes to `status`. */
-async function busy(btn, status, action) {
-  btn.disabled = true;
-  btn.setAttribute('aria-busy', 'true');
-  setStatus(status, '', '');
-  try {
-    const message = await action();
-    if (typeof message === 'string') setStatus(status, 'success', message);
-  } catch (e) {
-    setStatus(status, 'error', e instanceof Error ? e.message : String(e));
-  } finally {
-    btn.disabled = false;
-    btn.removeAttribute('aria-busy');
-  }
-}
-
-function onSubmit(form, status, action) {
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    busy(form.querySelector('button[type=submit]'), status, action);
-  });
-}
-
-/** An OAuth start: the server answers with the provider's URL to send the browser to. */
-function followLocation(result) {
-  if (result.location) {
-    location.assign(result.location);
-    return;
-  }
-  throw new ApiError(result.error ?? 'The server did not say where to continue.');
-}
-
-// Providers that sign in by sending the browser elsewhere and back: every registered one but
-// these (which take their input on this page).
-const NOT_REDIRECTS = ['emailpass', 'passkey'];
-// Where the callback page learns which provider the browser is coming back from: the
-// provider's own redirect carries only code and state.
-const CALLBACK_PROVIDER_KEY = 'authql.callbackProvider';
-
-/** "Google", "GitHub", "Acme": a provider's name as people read it (as the server's messages do). */
-function providerLabel(name) {
-  const known = { google: 'Google', github: 'GitHub' };
-  return known[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
-}
-
-/** One button per registered redirect provider, each `verb` + its label, after an "or". */
-function redirectButtons(providers, verb, status, start) {
-  const names = providers.filter((p) => !NOT_REDIRECTS.includes(p));
-  if (names.length === 0) return [];
-  return [
-    h('p', { class: 'divider' }, h('span', {}, 'or')),
-    ...names.map((name) =>
-      button(`${verb} ${providerLabel(name)}`, { class: `provider ${name}`, 'data-provider': name }, async (btn) => {
-        await busy(btn, status, async () => {
-          const r = await start(name);
-          sessionStorage.setItem(CALLBACK_PROVIDER_KEY, name);
-          followLocation(r);
-        });
-      }),
-    ),
-  ];
-}
-
-/** The provider a callback is for: `?provider=` when the callback URL names it, else the one
- * this tab started with, else google (callback URLs configured before there were others). */
-function callbackProvider(params) {
-  const remembered = sessionStorage.getItem(CALLBACK_PROVIDER_KEY);
-  sessionStorage.removeItem(CALLBACK_PROVIDER_KEY);
-  return params.get('provider') || remembered || 'google';
-}
-
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-function when(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
-}
-
-// The session table has three times side by side: the year only when it is not this one,
-// and the full date in the tooltip.
-const shortFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-
-function timeCell(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return h('time', {}, iso);
-  const text = d.getFullYear() === new Date().getFullYear() ? shortFormat.format(d) : dateFormat.format(d);
-  return h('time', { datetime: iso, title: dateFormat.format(d) }, text);
 }
 
 /** "Chrome on Linux" from a User-Agent; the full string is shown beside it. */
@@ -619,4 +369,4 @@ function describeAgent(ua) {
   return browser ?? system ?? ua.split(/[\s/]/)[0].slice(0, 40);
 }
 
-render();
+startRouter(ROUTES, notFoundPage);

@@ -9,7 +9,7 @@ use crate::accounts::invites::Invites;
 use crate::accounts::second_factor::{self, MfaError, SecondFactor};
 use crate::accounts::sessions::Sessions;
 use crate::auth::linking::{self, Refusal};
-use crate::auth::provider::{self, AuthRequest, Outcome, Provider};
+use crate::auth::provider::{self, AuthRequest, Challenge, KnownUser, Outcome, Provider};
 use crate::auth::throttle::Key;
 use crate::auth::user_guard::{self, Resolution};
 use crate::auth::{AuthError, InviteRef, Redirect, Registry, Throttle};
@@ -33,6 +33,8 @@ pub struct SignedIn {
 pub enum AuthFlow {
     SignedIn(Box<SignedIn>),
     Redirect(Redirect),
+    /// The browser must answer these options (a passkey's challenge); no session yet.
+    Challenge(Challenge),
     /// The first factor passed, but the user has a second one on: no session, a ticket
     /// for `verify_second_factor` instead.
     SecondFactorRequired(SecondFactorTicket),
@@ -51,6 +53,9 @@ pub struct SecondFactorTicket {
 
 /// What `answer` says when a second factor is required (API 6.5).
 pub const SECOND_FACTOR_REQUIRED: &str = "A second factor is required";
+
+/// Said when the account a credential belongs to went away while it was being checked.
+const GONE: &str = "This account no longer exists";
 
 /// Which provider entry point a flow starts from.
 #[derive(Clone, Copy)]
@@ -211,6 +216,8 @@ impl Authenticator {
                     match outcome {
                         Outcome::Authenticated(identity) => Arc::new(*identity),
                         Outcome::Redirect(redirect) => return Ok(AuthFlow::Redirect(redirect)),
+                        Outcome::Challenge(challenge) => return Ok(AuthFlow::Challenge(challenge)),
+                        Outcome::KnownUser(known) => return self.sign_in_known(known, client).await,
                         Outcome::Failed(reason) => return Ok(AuthFlow::Failed(reason)),
                     }
                 }
@@ -222,6 +229,36 @@ impl Authenticator {
             }
         }
         Err(AuthError::Contention)
+    }
+
+    /// A session for a user the provider recognised directly (a passkey): no guard, since
+    /// nothing is created or linked, and no second factor, since a passkey with user
+    /// verification is two already. A user deleted since is refused.
+    async fn sign_in_known(&self, known: KnownUser, client: &ClientInfo) -> Result<AuthFlow, AuthError> {
+        let (sessions, client) = (self.inner.sessions.clone(), client.clone());
+        let flow = self
+            .inner
+            .db
+            .write(move |conn| {
+                let Some(user) = users::find_live(conn, &known.user_id)? else {
+                    return Ok(AuthFlow::Failed(GONE.into()));
+                };
+                let Some(auth_user) = auth_users::find_by_id(conn, &known.auth_user_id)?
+                    .filter(|a| a.user_id.as_deref() == Some(user.id.as_str()))
+                else {
+                    return Ok(AuthFlow::Failed(GONE.into()));
+                };
+                let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
+                Ok(AuthFlow::SignedIn(Box::new(SignedIn {
+                    new_user: false,
+                    session: issued.row,
+                    token: issued.token,
+                    user,
+                    auth_user,
+                })))
+            })
+            .await?;
+        Ok(flow)
     }
 
     /// The guard and the session in one transaction.

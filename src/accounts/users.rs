@@ -4,7 +4,7 @@ use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
 use crate::db::models::users::{self, UserChanges, UserQuery, UserRow};
-use crate::db::models::{auth_users, mfa_tickets, sessions, totp};
+use crate::db::models::{auth_users, mfa_tickets, sessions, totp, webauthn_challenges};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::Role;
 
@@ -132,8 +132,11 @@ impl Users {
                     return Ok(Err(UserError::LastAdmin));
                 }
                 sessions::delete_for_user(conn, &id)?;
+                // Each passkey goes with its identity.
                 auth_users::delete_for_user(conn, &id)?;
-                // Soft deletion keeps the user row only: no second factor or ticket outlives it.
+                // Soft deletion keeps the user row only: no second factor, ticket or
+                // registration in flight outlives it.
+                webauthn_challenges::delete_for_user(conn, &id)?;
                 totp::delete_for_user(conn, &id)?;
                 mfa_tickets::delete_for_user(conn, &id)?;
                 users::soft_delete(conn, &id, db::now())?;

@@ -10,6 +10,7 @@ pub(crate) mod hasher;
 pub(crate) mod linking;
 pub(crate) mod oidc;
 pub(crate) mod outbound;
+pub(crate) mod passkey;
 pub(crate) mod password;
 pub(crate) mod provider;
 pub(crate) mod registry;
@@ -35,4 +36,10 @@ pub enum AuthError {
     Hash(#[from] HashError),
     #[error("gave up after repeated write conflicts")]
     Contention,
+    /// The input is not what the provider takes (a malformed credential); for people.
+    #[error("{0}")]
+    BadInput(String),
+    /// A bug or an unreadable stored value, never the client's doing.
+    #[error("internal: {0}")]
+    Internal(String),
 }

@@ -71,10 +71,31 @@ pub enum ChangeError {
     Auth(#[from] AuthError),
 }
 
+/// Options for the browser to answer (a WebAuthn challenge), and the binding cookie that
+/// lets only this client answer them.
+#[derive(Debug)]
+pub struct Challenge {
+    pub options: Value,
+    pub binding: BindingCookie,
+}
+
+/// A user the provider recognised by a credential they registered while signed in (a
+/// passkey): no identity to find or create, no link to make, and no second factor to ask.
+#[derive(Debug)]
+pub struct KnownUser {
+    pub user_id: String,
+    /// The identity the session is issued under.
+    pub auth_user_id: String,
+}
+
 pub enum Outcome {
     Authenticated(Box<Identity>),
     /// Send the browser elsewhere; no session yet.
     Redirect(Redirect),
+    /// Let the browser answer a challenge and come back with `validateCallback`.
+    Challenge(Challenge),
+    /// Sign this existing user in as they are.
+    KnownUser(KnownUser),
     /// Not authenticated, with a reason for people.
     Failed(String),
 }

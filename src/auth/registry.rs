@@ -8,6 +8,7 @@ use crate::auth::emailpass::EmailPass;
 use crate::auth::flow::Flows;
 use crate::auth::github::Github;
 use crate::auth::oidc::Oidc;
+use crate::auth::passkey::{PasskeyProvider, RelyingParty};
 use crate::auth::provider::Provider;
 use crate::auth::{Hasher, Throttle};
 use crate::config::Config;
@@ -19,16 +20,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// `http` is the client for calls to identity providers ([`crate::auth::outbound`]).
+    /// `http` is the client for calls to identity providers ([`crate::auth::outbound`]);
+    /// `passkeys` the relying party, when passkeys are on.
     pub fn from_config(
         config: &Config,
         db: &Db,
         hasher: &Hasher,
         throttle: &Throttle,
         http: &reqwest::Client,
+        passkeys: Option<&RelyingParty>,
     ) -> Registry {
         let mut r = Registry::default();
-        // One store for every redirect provider: the per-address bound counts them together.
+        // One store for every provider whose flow spans requests (redirects, passkey challenges):
+        // the per-address bound counts them together.
         let flows = Flows::new(db.clone(), config.flow_max_per_address);
         r.add(EmailPass::new(db.clone(), hasher.clone(), throttle.clone()));
         if let Some(google) = &config.google {
@@ -39,6 +43,9 @@ impl Registry {
         }
         if let Some(github) = &config.github {
             r.add(Github::new(db.clone(), flows.clone(), github.clone(), http.clone()));
+        }
+        if let Some(rp) = passkeys {
+            r.add(PasskeyProvider::new(db.clone(), flows.clone(), rp.clone()));
         }
         r
     }

@@ -22,6 +22,7 @@ mod providers;
 #[cfg(test)]
 mod tests;
 mod values;
+mod webauthn;
 
 /// Why the configuration was refused. Always names the key.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +153,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Serve the web app (examples/web) at `/` and its pages.
     pub ui: bool,
+    /// The WebAuthn relying party id passkeys are bound to (`AUTHQL_WEBAUTHN_RP_ID`, else the
+    /// app URL's host); `None` when the app URL's host is an IP address: no passkeys then.
+    pub webauthn_rp_id: Option<String>,
 }
 
 /// Every key, as written in `authql.toml` (the variable is `AUTHQL_` + upper case).
@@ -197,6 +201,7 @@ const KEYS: &[&str] = &[
     "trusted_proxies",
     "cors_origins",
     "ui",
+    "webauthn_rp_id",
 ];
 
 /// Variables that are not settings but steer where settings come from.
@@ -309,7 +314,9 @@ impl Config {
             })?,
             cors_origins: v.list("cors_origins", parse_origin)?,
             ui: v.parse_with("ui", "true", parse_bool)?,
+            webauthn_rp_id: None,
         };
+        let config = Config { webauthn_rp_id: webauthn::rp_id(&config.app_url, v.get("webauthn_rp_id"))?, ..config };
         check_session_lifetimes(&config)?;
         Ok(config)
     }

@@ -261,3 +261,25 @@ fn github_needs_a_secret_and_a_callback_and_defaults_to_github_com() {
     let gh = c.github.expect("github");
     assert_eq!((gh.url.as_str(), gh.api_url.as_str()), ("https://github.com", "https://api.github.com"));
 }
+
+#[test]
+fn the_relying_party_id_is_the_app_host_or_a_registrable_parent_of_it() {
+    let rp = |pairs: &[(&str, &str)]| Config::from_sources(None, env(pairs)).map(|c| c.webauthn_rp_id);
+    let app = ("AUTHQL_APP_URL", "https://auth.example.com/base");
+    assert_eq!(rp(&[app]).expect("valid"), Some("auth.example.com".into()));
+    assert_eq!(rp(&[app, ("AUTHQL_WEBAUTHN_RP_ID", "Example.COM")]).expect("valid"), Some("example.com".into()));
+    assert_eq!(rp(&[("AUTHQL_APP_URL", "http://localhost:8080")]).expect("valid"), Some("localhost".into()));
+    // An IP address has no relying party: passkeys are off, unless an id is asked for.
+    assert_eq!(rp(&[]).expect("the default stays valid"), None);
+    let err = rp(&[("AUTHQL_WEBAUTHN_RP_ID", "127.0.0.1")]).unwrap_err();
+    assert!(err.to_string().contains("AUTHQL_WEBAUTHN_RP_ID") && err.to_string().contains("IP address"), "{err}");
+    for (bad, says) in [
+        ("other.com", "parent domain"),
+        ("xample.com", "parent domain"),
+        ("sub.auth.example.com", "parent domain"),
+        ("com", "top-level domain"),
+    ] {
+        let err = rp(&[app, ("AUTHQL_WEBAUTHN_RP_ID", bad)]).unwrap_err();
+        assert!(err.to_string().contains("AUTHQL_WEBAUTHN_RP_ID") && err.to_string().contains(says), "{bad}: {err}");
+    }
+}

@@ -79,6 +79,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        auth_user_id -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        sign_count -> BigInt,
+        name -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> Text,
         user_id -> Text,
@@ -128,10 +142,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webauthn_challenges (challenge_hash) {
+        challenge_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        state -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(auth_users -> users (user_id));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(one_time_tokens -> auth_users (auth_user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(passkeys -> auth_users (auth_user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(sessions -> auth_users (auth_user_id));
 diesel::joinable!(sessions -> users (user_id));
 
@@ -142,8 +170,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_tickets,
     oauth_states,
     one_time_tokens,
+    passkeys,
     recovery_codes,
     sessions,
     totp_factors,
     users,
+    webauthn_challenges,
 );

@@ -33,7 +33,8 @@ impl AuthMutation {
         Ok(answer(ctx, &provider, flow)?)
     }
 
-    /// Completes a redirect flow with what the provider sent back (`{code, state}`).
+    /// Completes a redirect flow with what the provider sent back (`{code, state}`), or a
+    /// passkey sign-in with the browser's answer (`{credential}`).
     async fn validate_callback(
         &self,
         ctx: &Context<'_>,
@@ -95,6 +96,11 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
             cookies::set_flow_binding(ctx, state, &ctx.request().client.flow_binding, &redirect.binding);
             AuthResult { success: true, location: Some(redirect.location), ..Default::default() }
         }
+        AuthFlow::Challenge(challenge) => {
+            state.metrics.observe_authentication(label, "challenge");
+            cookies::set_flow_binding(ctx, state, &ctx.request().client.flow_binding, &challenge.binding);
+            AuthResult { options: Some(Json(challenge.options)), ..Default::default() }
+        }
         AuthFlow::SecondFactorRequired(required) => {
             state.metrics.observe_authentication(label, "second_factor");
             tracing::info!(target: "audit", event = "second_factor_required", user_id = %required.user_id, provider = label, ip);
@@ -126,6 +132,7 @@ pub(crate) fn answer(ctx: &Context<'_>, provider: &str, flow: Result<AuthFlow, A
                 auth_user: Some(AuthUser::from(signed_in.auth_user)),
                 mfa_ticket: None,
                 mfa_methods: None,
+                options: None,
             }
         }
     })

@@ -103,6 +103,11 @@ impl From<AuthError> for ApiError {
                 ApiError::Internal
             }
             AuthError::Contention => ApiError::Unavailable,
+            AuthError::BadInput(reason) => ApiError::BadInput(reason),
+            AuthError::Internal(reason) => {
+                tracing::error!(%reason, "sign-in failed inside the server");
+                ApiError::Internal
+            }
         }
     }
 }
@@ -168,6 +173,26 @@ impl From<crate::accounts::second_factor::MfaError> for ApiError {
             MfaError::NotEnrolled | MfaError::InvalidCode | MfaError::TicketInvalid | MfaError::UnknownMethod => {
                 ApiError::BadInput(e.to_string())
             }
+        }
+    }
+}
+
+impl From<crate::auth::passkey::PasskeyError> for ApiError {
+    fn from(e: crate::auth::passkey::PasskeyError) -> Self {
+        use crate::auth::passkey::PasskeyError;
+        match e {
+            PasskeyError::Invalid(_)
+            | PasskeyError::Refused(_)
+            | PasskeyError::NotInProgress
+            | PasskeyError::Expired
+            | PasskeyError::Off => ApiError::BadInput(e.to_string()),
+            PasskeyError::AlreadyRegistered => ApiError::Conflict(e.to_string()),
+            PasskeyError::NotFound => ApiError::NotFound(e.to_string()),
+            PasskeyError::Internal(reason) => {
+                tracing::error!(%reason, "passkey operation failed inside the server");
+                ApiError::Internal
+            }
+            PasskeyError::Db(db) => db.into(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use crate::db::models::auth_users::{self, AuthUserRow};
+use crate::db::models::passkeys::{self, PasskeyRow};
 use crate::db::models::totp;
 use crate::db::models::users::{self, UserRow};
 use crate::db::{Db, DbError};
@@ -36,6 +37,25 @@ impl Loader<TotpEnabledOf> for StoreLoader {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let on = self.db.read(move |conn| totp::confirmed_among(conn, &ids)).await.map_err(Arc::new)?;
         Ok(keys.iter().map(|k| (k.clone(), on.contains(&k.0))).collect())
+    }
+}
+
+/// A user's passkeys (a page of users asks once).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PasskeysOfUser(pub String);
+
+impl Loader<PasskeysOfUser> for StoreLoader {
+    type Value = Vec<PasskeyRow>;
+    type Error = Arc<DbError>;
+
+    async fn load(&self, keys: &[PasskeysOfUser]) -> Result<HashMap<PasskeysOfUser, Vec<PasskeyRow>>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self.db.read(move |conn| passkeys::for_users(conn, &ids)).await.map_err(Arc::new)?;
+        let mut out: HashMap<PasskeysOfUser, Vec<PasskeyRow>> = HashMap::new();
+        for row in rows {
+            out.entry(PasskeysOfUser(row.user_id.clone())).or_default().push(row);
+        }
+        Ok(out)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod guards;
 pub mod invites;
 pub mod limits;
 pub mod loaders;
+pub mod passkeys;
 pub mod passwords;
 pub mod second_factor;
 pub mod sessions;
@@ -21,9 +22,15 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::state::AppState;
 
-/// Reads: the caller, their sessions, users and invites, the provider registry.
+/// Reads: the caller, their sessions, users, invites and passkeys, the provider registry.
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery, sessions::SessionQuery, users::UserQueryRoot, invites::InviteQuery);
+pub struct Query(
+    auth::AuthQuery,
+    sessions::SessionQuery,
+    users::UserQueryRoot,
+    invites::InviteQuery,
+    passkeys::PasskeyQuery,
+);
 
 /// Writes: authenticate and its companions, sessions, users, invites.
 #[derive(MergedObject, Default)]
@@ -35,6 +42,7 @@ pub struct Mutation(
     passwords::PasswordMutation,
     verification::VerificationMutation,
     second_factor::SecondFactorMutation,
+    passkeys::PasskeyMutation,
 );
 
 pub type AuthqlSchema = Schema<Query, Mutation, EmptySubscription>;

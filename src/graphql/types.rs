@@ -12,7 +12,8 @@ use crate::db::models::users::UserRow;
 use crate::db::to_utc;
 use crate::domain;
 use crate::graphql::error::{ApiError, ApiResult};
-use crate::graphql::loaders::{AuthUsersOfUser, StoreLoader, TotpEnabledOf};
+use crate::graphql::loaders::{AuthUsersOfUser, PasskeysOfUser, StoreLoader, TotpEnabledOf};
+use crate::graphql::passkeys::Passkey;
 
 /// What a user may do: ADMIN manages users and invites; MEMBER manages themself.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -92,6 +93,17 @@ impl User {
             .await
             .map_err(|_| async_graphql::Error::from(ApiError::Unavailable))?;
         Ok(enabled.unwrap_or(false))
+    }
+
+    /// The passkeys that sign this user in (seen by the user and by admins, like the rest).
+    async fn passkeys(&self, ctx: &Context<'_>) -> ApiResult<Vec<Passkey>> {
+        let loader = ctx.data_unchecked::<DataLoader<StoreLoader>>();
+        let rows = loader
+            .load_one(PasskeysOfUser(self.id.to_string()))
+            .await
+            .map_err(|_| async_graphql::Error::from(ApiError::Unavailable))?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Passkey::from).collect())
     }
 }
 
@@ -239,6 +251,9 @@ pub struct AuthResult {
     pub mfa_ticket: Option<String>,
     /// With mfaTicket: the methods verifySecondFactor accepts, e.g. ["totp", "recovery_code"].
     pub mfa_methods: Option<Vec<String>>,
+    /// WebAuthn options for the browser (provider "passkey"): `{"publicKey": {...}}`, binary
+    /// fields in base64url. Answer with navigator.credentials.get, then validateCallback.
+    pub options: Option<Json<Value>>,
 }
 
 impl AuthResult {

@@ -10,13 +10,22 @@ use actix_web::{HttpResponse, web};
 /// (`AUTHQL_APP_URL/reset-password?token=...`), and google sends people back to
 /// `/auth/callback`. Any other path stays a 404: a typo in an API URL should not get a
 /// 200 with HTML.
-pub(crate) const PAGES: &[&str] = &["/", "/auth/callback", "/invite", "/reset-password", "/verify-email"];
+pub(crate) const PAGES: &[&str] = &["/", "/auth/callback", "/invite", "/reset-password", "/security", "/verify-email"];
 
 const INDEX: &str = include_str!("../../examples/web/index.html");
 
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/app.js")),
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/api.js")),
+    ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/dom.js")),
+    ("links.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/links.js")),
+    ("providers.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/providers.js")),
+    ("router.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/router.js")),
+    ("second-factor.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/second-factor.js")),
+    ("security.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/security.js")),
+    ("qr.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/qr.js")),
+    ("passkeys.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/passkeys.js")),
+    ("webauthn.js", "text/javascript; charset=utf-8", include_bytes!("../../examples/web/webauthn.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../examples/web/app.css")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../examples/web/favicon.svg")),
 ];

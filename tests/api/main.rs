@@ -31,6 +31,7 @@ mod mail;
 mod mfa;
 mod nesting;
 mod oidc;
+mod passkeys;
 mod passwords;
 mod sessions;
 mod throttle;

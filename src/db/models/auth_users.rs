@@ -80,10 +80,11 @@ pub fn set_provider_metadata(
     Ok(())
 }
 
-/// Removes an identity; its sessions go with it (explicitly, not trusting the FK cascade,
-/// which SQLite only honours with foreign_keys on).
+/// Removes an identity; its sessions and passkey go with it (explicitly, not trusting the FK
+/// cascade, which SQLite only honours with foreign_keys on).
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
-    use crate::db::schema::{one_time_tokens, sessions};
+    use crate::db::schema::{one_time_tokens, passkeys, sessions};
+    diesel::delete(passkeys::table.filter(passkeys::auth_user_id.eq(id))).execute(conn)?;
     diesel::delete(sessions::table.filter(sessions::auth_user_id.eq(id))).execute(conn)?;
     diesel::delete(one_time_tokens::table.filter(one_time_tokens::auth_user_id.eq(id))).execute(conn)?;
     diesel::delete(auth_users::table.filter(auth_users::id.eq(id))).execute(conn)?;

@@ -7,6 +7,8 @@ pub mod invites;
 pub mod mfa_tickets;
 pub mod oauth_states;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod sessions;
 pub mod totp;
 pub mod users;
+pub mod webauthn_challenges;
