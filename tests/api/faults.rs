@@ -143,10 +143,18 @@ async fn a_database_restart_costs_at_most_one_request() {
         let body = app.gql_as(&token, "{ me { email } }", json!({})).await;
         body["data"]["me"]["email"] == "olga@example.com"
     };
-    // Fill the pool (4 connections in tests): all of them are idle and alive now.
-    let warm = futures_util::future::join_all((0..16).map(|_| me())).await;
-    assert!(warm.iter().all(|ok| *ok));
+    // Fill the pool (4 connections in tests): four uses held at once need four connections;
+    // all of them are idle and alive afterwards.
+    let hold = || {
+        app.state.db.read(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        })
+    };
+    let held = futures_util::future::join_all((0..4).map(|_| hold())).await;
+    assert!(held.iter().all(Result::is_ok));
     assert_eq!(app.state.db.pool_state().idle_connections, 4);
+    assert!(me().await);
 
     relay.cut();
     // Long enough for the relay to have closed every connection it carried.
