@@ -127,7 +127,7 @@ fn create_user(config: &Config, email: &str, password_text: String, role: RoleAr
     };
     let mut conn = db.get_blocking().map_err(|e| e.to_string())?;
     let user_id = db::new_id();
-    let result = diesel::Connection::transaction(&mut *conn, |conn| -> Result<(), DbError> {
+    let result = diesel::Connection::transaction(&mut **conn, |conn| -> Result<(), DbError> {
         let now = db::now();
         users::insert(
             conn,

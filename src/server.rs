@@ -30,7 +30,11 @@ pub fn run(state: AppState, listener: TcpListener, workers: Option<usize>) -> Re
             .wrap(actix_web::middleware::from_fn(http::middleware::around))
             .configure(configure(state.clone(), schema.clone()))
     })
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    // A client that closes its connection has gone (no HTTP client half-closes and waits):
+    // its request is dropped instead of run for nobody. For a sign-in still waiting for a
+    // hashing worker that frees its place in the queue and gives its attempt back.
+    .h1_allow_half_closed(false);
     if let Some(n) = workers {
         server = server.workers(n);
     }

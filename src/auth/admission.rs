@@ -9,7 +9,7 @@
 //! can keep anyone waiting.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The newest hash duration weighs 1/`SMOOTHING` in the moving average: roughly the last
@@ -56,6 +56,28 @@ impl TooLong {
     pub(crate) fn retry_after_secs(&self) -> u64 {
         let secs = self.expected.as_secs() + u64::from(self.expected.subsec_nanos() > 0);
         secs.max(1)
+    }
+}
+
+/// Whether the hashes run for one purpose (a sign-in's password check) have begun on a
+/// worker, so a caller that gives up while still queued knows that nothing was checked, and
+/// nothing will be: once abandoned, its queued hashes are skipped.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Start(Arc<AtomicU8>);
+
+const QUEUED: u8 = 0;
+const BEGUN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Start {
+    /// A worker is about to run a hash for this purpose; false when its caller abandoned it.
+    pub(crate) fn begin(&self) -> bool {
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| (s != ABANDONED).then_some(BEGUN)).is_ok()
+    }
+
+    /// The caller gives up: true when no hash had begun, and then none ever will.
+    pub(crate) fn abandon(&self) -> bool {
+        self.0.compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 }
 
@@ -188,6 +210,17 @@ mod tests {
         let admitted: Vec<Ticket> = (0..101).filter_map(|_| a.enter().ok()).collect();
         assert_eq!(admitted.len(), 101);
         assert!(a.enter().is_err());
+    }
+
+    #[test]
+    fn an_abandoned_start_never_begins_and_a_begun_one_cannot_be_abandoned() {
+        let queued = Start::default();
+        assert!(queued.abandon(), "nothing had begun");
+        assert!(!queued.begin(), "a worker skips it");
+        let begun = Start::default();
+        assert!(begun.begin());
+        assert!(begun.begin(), "a second hash (a rehash) for the same purpose");
+        assert!(!begun.abandon(), "a password was checked: the attempt stays spent");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
+use crate::auth::admission::Start;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
 use crate::auth::provider::{AuthRequest, ChangeError, Identity, Outcome, Provider};
@@ -26,6 +27,34 @@ pub(crate) struct EmailPass {
     throttle: Throttle,
 }
 
+/// A reservation held while its password check waits for a hashing worker. When the request
+/// goes away first (its client disconnected) and no hash for it had begun, nothing was
+/// checked: the attempt is given back instead of counting as a failure against the account.
+struct Pending {
+    reservation: Option<throttle::Reservation>,
+    start: Start,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(reservation) = self.reservation.take() else { return };
+        if !self.start.abandon() {
+            // A password was (or is being) checked: the attempt stays spent.
+            reservation.failed();
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            reservation.failed();
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = reservation.release().await {
+                tracing::warn!(error = %e, "could not give back an abandoned sign-in attempt");
+            }
+        });
+    }
+}
+
 impl EmailPass {
     pub(crate) fn new(db: Db, hasher: Hasher, throttle: Throttle) -> EmailPass {
         EmailPass { db, hasher, throttle }
@@ -38,14 +67,19 @@ impl EmailPass {
 
     /// Checks `password` against the identity's stored hash, re-hashing it when it was
     /// made with weaker parameters than configured.
-    async fn password_matches(&self, row: &AuthUserRow, password: &SecretString) -> Result<bool, AuthError> {
+    async fn password_matches(
+        &self,
+        hasher: &Hasher,
+        row: &AuthUserRow,
+        password: &SecretString,
+    ) -> Result<bool, AuthError> {
         let Some(stored) = stored_hash(row) else {
-            self.hasher.verify_dummy(password).await?;
+            hasher.verify_dummy(password).await?;
             return Ok(false);
         };
-        let verified = self.hasher.verify(password, &stored).await?;
+        let verified = hasher.verify(password, &stored).await?;
         if verified.needs_rehash {
-            match self.hasher.hash(password).await {
+            match hasher.hash(password).await {
                 Ok(rehashed) => self.store_hash(&row.id, &rehashed).await?,
                 // The password is proven: a crowd must not turn that into a refusal. The
                 // upgrade waits for the next sign-in.
@@ -65,11 +99,16 @@ impl EmailPass {
         identity: Option<&AuthUserRow>,
         password: &SecretString,
     ) -> Result<bool, AuthError> {
-        let reservation = self.throttle.reserve(keys).await?;
+        let start = Start::default();
+        let mut pending = Pending { reservation: Some(self.throttle.reserve(keys).await?), start: start.clone() };
+        let hasher = self.hasher.tracked(&start);
         let checked = match identity {
             // Longer than any password can be: wrong, after as long as a check takes.
-            Some(row) if password::within_limits(password) => self.password_matches(row, password).await,
-            _ => self.hasher.verify_dummy(password).await.map(|()| false).map_err(AuthError::from),
+            Some(row) if password::within_limits(password) => self.password_matches(&hasher, row, password).await,
+            _ => hasher.verify_dummy(password).await.map(|()| false).map_err(AuthError::from),
+        };
+        let Some(reservation) = pending.reservation.take() else {
+            return Err(AuthError::Hash(HashError::Internal("the attempt's reservation is gone".into())));
         };
         match checked {
             Ok(true) => {

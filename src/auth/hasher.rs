@@ -19,7 +19,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::admission::{self, Admission, TooLong};
+use crate::auth::admission::{self, Admission, Start, TooLong};
 use crate::config::Argon2Params;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub struct Verified {
 #[derive(Clone)]
 pub struct Hasher {
     inner: Arc<Inner>,
+    /// Set on a [`Hasher::tracked`] handle: its hashes report when they begin.
+    start: Option<Start>,
 }
 
 /// Work for a hashing thread; it reports back through a channel of its own.
@@ -121,7 +123,14 @@ impl Hasher {
                 )),
                 dummy,
             }),
+            start: None,
         })
+    }
+
+    /// A handle whose hashes mark `start` when a worker begins one, and are skipped once
+    /// `start` is abandoned.
+    pub(crate) fn tracked(&self, start: &Start) -> Hasher {
+        Hasher { inner: self.inner.clone(), start: Some(start.clone()) }
     }
 
     /// Hashes a new password (PHC string, argon2id, random salt).
@@ -165,8 +174,9 @@ impl Hasher {
         let _admitted = self.inner.admission.enter().map_err(overloaded)?;
         let admission = self.inner.admission.clone();
         let (done, result) = tokio::sync::oneshot::channel();
+        let start = self.start.clone();
         let job: Job = Box::new(move |memory| {
-            if done.is_closed() {
+            if done.is_closed() || start.is_some_and(|s| !s.begin()) {
                 return;
             }
             let started = Instant::now();

@@ -24,7 +24,6 @@
 //! deadlock; a hash collision only makes two subjects take turns.
 
 use chrono::{NaiveDateTime, TimeDelta};
-use diesel::RunQueryDsl;
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthError;
@@ -203,10 +202,7 @@ fn lock(conn: &mut DbConnection, keys: &[Key]) -> Result<(), DbError> {
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<diesel::sql_types::BigInt, _>(id)
-            .execute(pg)
-            .map_err(DbError::from)?;
+        db::locks::xact_lock(pg, id)?;
     }
     Ok(())
 }

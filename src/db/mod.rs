@@ -3,11 +3,15 @@
 //! [`Db::write`], both run on tokio's blocking pool so no query ever stalls the runtime.
 
 pub mod error;
+pub mod locks;
 pub mod models;
+mod pooled;
 pub mod schema;
+#[cfg(test)]
+mod statement_reuse;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -18,6 +22,8 @@ use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use error::DbError;
+pub use pooled::Pooled;
+use pooled::{Health, HealthHandler};
 
 use crate::config::DatabaseUrl;
 
@@ -37,13 +43,31 @@ pub type Pool = r2d2::Pool<Manager>;
 #[derive(Clone, Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    health: Arc<Health>,
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = self.open()?;
+        Ok(Pooled::new(conn, &self.health))
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    /// Asked by r2d2 whenever a connection comes back: a broken one is dropped, never
+    /// handed out again (see [`pooled`]).
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.has_broken()
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(&with_connect_timeout(url))
                 .map(DbConnection::Pg)
@@ -61,15 +85,6 @@ impl ManageConnection for Manager {
                 Ok(DbConnection::Sqlite(conn))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
     }
 }
 
@@ -92,23 +107,6 @@ const CHECKOUT_WHILE_DOWN: Duration = Duration::from_millis(300);
 /// that the database is unreachable.
 const CHECKOUT_SLICE: Duration = Duration::from_millis(100);
 
-/// What the pool has learned about the database: set by any failed connect or failed check
-/// of a pooled connection, cleared by the next successful checkout.
-#[derive(Debug, Default)]
-struct Health {
-    down: AtomicBool,
-}
-
-/// r2d2 reports connection errors here, also those of its background connects.
-#[derive(Debug)]
-struct HealthHandler(Arc<Health>);
-
-impl r2d2::HandleError<r2d2::Error> for HealthHandler {
-    fn handle_error(&self, _error: r2d2::Error) {
-        self.0.down.store(true, Ordering::Relaxed);
-    }
-}
-
 /// A pooled connection, or `Unavailable` within `timeout` at most, and within about
 /// [`CHECKOUT_WHILE_DOWN`] once the pool knows the database is unreachable: a request
 /// should not hold its client for the whole timeout to learn what the server already knows.
@@ -118,9 +116,16 @@ fn checkout(pool: &Pool, health: &Health, timeout: Duration) -> Result<r2d2::Poo
         let down = health.down.load(Ordering::Relaxed);
         let left = deadline.saturating_duration_since(Instant::now());
         let slice = if down { CHECKOUT_WHILE_DOWN } else { CHECKOUT_SLICE }.min(left);
-        if let Ok(conn) = pool.get_timeout(slice) {
-            health.down.store(false, Ordering::Relaxed);
-            return Ok(conn);
+        if let Ok(mut conn) = pool.get_timeout(slice) {
+            if health.vouch(&mut conn) {
+                health.down.store(false, Ordering::Relaxed);
+                return Ok(conn);
+            }
+            // A stale connection, now dropped: the next one may be fine, or may be new.
+            if Instant::now() >= deadline {
+                return Err(DbError::Unavailable);
+            }
+            continue;
         }
         if down || health.down.load(Ordering::Relaxed) || Instant::now() >= deadline {
             return Err(DbError::Unavailable);
@@ -155,10 +160,11 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(timeout)
-            // A PostgreSQL connection can die with its server; SQLite files do not.
-            .test_on_check_out(!is_sqlite)
+            // No round trip per checkout: a dead connection is found by its first error,
+            // and the others are then probed once each (see `pooled`).
+            .test_on_check_out(false)
             .error_handler(Box::new(HealthHandler(health.clone())))
-            .build(Manager { url: url.clone() })
+            .build(Manager { url: url.clone(), health: health.clone() })
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot connect to the database");
                 DbError::Unavailable
@@ -186,7 +192,9 @@ impl Db {
         let (pool, health, timeout) = (self.pool.clone(), self.health.clone(), self.timeout);
         tokio::task::spawn_blocking(move || {
             let mut conn = checkout(&pool, &health, timeout)?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            health.judge(&mut conn, &result);
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -229,7 +237,9 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
             let mut conn = checkout(&pool, &health, timeout)?;
-            diesel::Connection::transaction(&mut *conn, f)
+            let result = diesel::Connection::transaction(&mut **conn, f);
+            health.judge(&mut conn, &result);
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -240,7 +250,11 @@ impl Db {
         let (pool, health) = (self.pool.clone(), self.health.clone());
         let timeout = self.timeout.min(Duration::from_secs(2));
         tokio::task::spawn_blocking(move || match checkout(&pool, &health, timeout) {
-            Ok(mut conn) => conn.batch_execute("SELECT 1").is_ok(),
+            Ok(mut conn) => {
+                let result = conn.batch_execute("SELECT 1").map_err(DbError::from);
+                health.judge(&mut conn, &result);
+                result.is_ok()
+            }
             Err(_) => false,
         })
         .await

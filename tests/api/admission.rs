@@ -130,3 +130,75 @@ async fn past_the_wait_limit_the_excess_is_told_to_come_back_at_no_cost(backend:
     }
 }
 both!(past_the_wait_limit_the_excess_is_told_to_come_back_at_no_cost);
+
+/// A sign-in whose client goes away while it waits for a hashing worker checked no
+/// password: its attempt is given back, not counted against the account as a failure.
+async fn a_sign_in_abandoned_while_waiting_for_a_worker_costs_the_account_nothing(backend: Backend) {
+    // One worker and slow hashes, so a sign-in behind three others waits; one attempt per
+    // account, so a counted attempt would refuse the account's next sign-in.
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("AUTHQL_HASH_WORKERS", "1"),
+            ("AUTHQL_HASH_MAX_WAIT", "60s"),
+            ("AUTHQL_ARGON2_MEMORY_KIB", "65536"),
+            ("AUTHQL_ARGON2_ITERATIONS", "4"),
+            ("AUTHQL_THROTTLE_ACCOUNT_MAX", "1"),
+            ("AUTHQL_THROTTLE_IP_MAX", "10000"),
+            ("AUTHQL_SIGNUP_MAX_PER_ADDRESS", "10000"),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        app.sign_up(&format!("crowd{i}@example.com"), "crowded pass phrase").await;
+    }
+    app.sign_up("victim@example.com", "the victim's pass phrase").await;
+
+    let client = client();
+    let ahead: Vec<_> = (0..3)
+        .map(|i| {
+            let (app_addr, client) = (app.addr.clone(), client.clone());
+            tokio::spawn(async move {
+                let variables = json!({ "provider": "emailpass", "input": { "email": format!("crowd{i}@example.com"), "password": "crowded pass phrase" } });
+                client.post(format!("{app_addr}/graphql")).json(&json!({ "query": AUTHENTICATE, "variables": variables })).send().await
+            })
+        })
+        .collect();
+    wait_for(|| app.state.hasher.in_flight() == 3, "three hashes admitted").await;
+    // A wrong password: had it been checked, the account's one attempt would be spent.
+    let (app_addr, victim_client) = (app.addr.clone(), client.clone());
+    let victim = tokio::spawn(async move {
+        let variables = json!({ "provider": "emailpass", "input": { "email": "victim@example.com", "password": "a wrong pass phrase" } });
+        victim_client
+            .post(format!("{app_addr}/graphql"))
+            .json(&json!({ "query": AUTHENTICATE, "variables": variables }))
+            .send()
+            .await
+    });
+    wait_for(|| app.state.hasher.in_flight() == 4, "the victim's hash is queued behind them").await;
+    victim.abort();
+    for request in ahead {
+        let answer = request.await.expect("task").expect("answered");
+        assert_eq!(answer.status(), 200);
+    }
+    wait_for(|| app.state.hasher.in_flight() == 0, "every hash done or skipped").await;
+
+    let counted = "SELECT COUNT(*) AS n FROM auth_attempts WHERE subject = 'emailpass:victim@example.com'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.count(counted).await != 0 {
+        assert!(std::time::Instant::now() < deadline, "the abandoned attempt is still counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _, body) = sign_in_raw(&app, &client, "victim@example.com", "the victim's pass phrase").await;
+    assert!(status == 200 && signed_in(&body), "the account was charged for a password never checked: {body}");
+}
+both!(a_sign_in_abandoned_while_waiting_for_a_worker_costs_the_account_nothing);
+
+/// Polls `done` for up to 30 s.
+async fn wait_for(done: impl Fn() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

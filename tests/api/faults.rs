@@ -131,6 +131,45 @@ async fn database_outage_gives_503_fast_then_recovers_without_restart() {
     assert_eq!(app.emailpass("olga@example.com", "olga's pass phrase").await["success"], true);
 }
 
+/// A restart of PostgreSQL (here: every connection dropped at once, new ones accepted)
+/// leaves the pool full of dead connections that nothing tests on checkout. The first
+/// request to meet one fails (503) and tells the pool; every other pooled connection is
+/// then probed before its next use and replaced, so that one failure is the only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_costs_at_most_one_request() {
+    let (relay, app) = Relay::app_behind().await;
+    let (token, _) = app.sign_up("olga@example.com", "olga's pass phrase").await;
+    let me = || async {
+        let body = app.gql_as(&token, "{ me { email } }", json!({})).await;
+        body["data"]["me"]["email"] == "olga@example.com"
+    };
+    // Fill the pool (4 connections in tests): four uses held at once need four connections;
+    // all of them are idle and alive afterwards.
+    let hold = || {
+        app.state.db.read(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        })
+    };
+    let held = futures_util::future::join_all((0..4).map(|_| hold())).await;
+    assert!(held.iter().all(Result::is_ok));
+    assert_eq!(app.state.db.pool_state().idle_connections, 4);
+    assert!(me().await);
+
+    relay.cut();
+    // Long enough for the relay to have closed every connection it carried.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    relay.restore();
+    let mut failed = 0;
+    for _ in 0..30 {
+        if !me().await {
+            failed += 1;
+        }
+    }
+    assert!(failed <= 1, "{failed} requests met a dead connection after the restart");
+    assert!(me().await, "served after the restart");
+}
+
 /// Starts the real binary, signs people up from several clients at once, kills it with
 /// SIGKILL mid-load, restarts it, and checks that every acknowledged sign-up is whole and
 /// no half-made one (an identity without its user) exists.

@@ -1,7 +1,9 @@
 //! `authql-bench`: starts the release `authql` on a fresh SQLite file and a fresh PostgreSQL
-//! schema, drives it over HTTP, and prints markdown tables: requests/s, latency percentiles,
-//! errors and the server's peak memory per scenario, next to the hash bound (argon2id
-//! verifications per second this machine can do), cold start, and 500 concurrent sign-ins.
+//! schema, drives it over HTTP, and prints one markdown table with the backends side by side:
+//! requests/s, latency percentiles, errors and the server's peak memory per scenario, next to
+//! the hash bound (argon2id verifications per second this machine can do), cold start, the
+//! crowd (500 sign-ins released at once) and issue 16's targets. It also writes the results
+//! as JSON (`<target dir>/bench/results.json`) and a chart (`<target dir>/bench/report.svg`).
 //!
 //! Run it with `cargo run --release --bin authql-bench` (`-- --help` for the knobs). It is a
 //! tool, not a test: `cargo test` only runs the unit tests of its pure parts.
@@ -15,8 +17,11 @@
 mod calls;
 mod load;
 mod machine;
+mod outputs;
+mod report;
 mod server;
 mod stats;
+mod svg;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,9 +34,10 @@ use crate::calls::{
     authenticate, email, judge_me, judge_refused, judge_signed_in, judge_users, query, sign_in, sign_in_many,
 };
 use crate::load::{Call, Judge, MakeCall, Outcome, Shape};
-use crate::machine::{HashBound, cold_starts, hash_bound, load_average, machine_line};
+use crate::machine::{cold_starts, hash_bound, load_average, machine_line};
+use crate::report::{CROWD, Latency, Scenario};
 use crate::server::{Backend, BenchDb, Server};
-use crate::stats::{fmt_mib, fmt_ms, fmt_rate, markdown_table};
+use crate::stats::{fmt_mib, fmt_ms, fmt_rate};
 
 /// The server's argon2id parameters (its defaults; the bench does not change them).
 const ARGON2_M_KIB: u32 = 19_456;
@@ -70,12 +76,13 @@ struct Args {
     /// Upper bound on the requests of one scenario (the run stops at whichever comes first).
     #[arg(long, default_value_t = 2_000_000)]
     max_requests: u64,
-    /// Connections that send one sign-in each at the same instant (the memory test).
-    #[arg(long, default_value_t = 500)]
-    burst: usize,
-    /// How many such bursts.
-    #[arg(long, default_value_t = 3)]
-    burst_rounds: u32,
+    /// The crowd: connections that send one sign-in each at the same instant, all of which
+    /// must be served.
+    #[arg(long, alias = "burst", default_value_t = 500)]
+    crowd: usize,
+    /// How many such crowds, one after the other (each on new connections).
+    #[arg(long, alias = "burst-rounds", default_value_t = 3)]
+    crowd_rounds: u32,
     /// How long the hash bound is measured, in seconds.
     #[arg(long, default_value_t = 3.0)]
     hash_seconds: f64,
@@ -92,6 +99,10 @@ struct Args {
     /// PostgreSQL to make a scratch schema in.
     #[arg(long, env = "AUTHQL_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
+    /// Where `results.json` and `report.svg` go; by default `bench/` in the cargo target
+    /// directory (`CARGO_TARGET_DIR`, else the one this binary was built in).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -116,20 +127,48 @@ fn main() -> ExitCode {
         Backends::Postgres => &[Backend::Postgres],
         Backends::Both => &[Backend::Sqlite, Backend::Postgres],
     };
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let machine = machine_line(&bin);
     println!("# authql benchmark\n");
-    println!("{}\n", machine_line(&bin));
+    println!("{machine}\n");
     let mut failed = false;
+    let mut results = Vec::new();
     for backend in backends {
         eprintln!("authql-bench: {} ...", backend.label());
         match run_backend(&rt, &args, &bin, *backend) {
-            Ok(report) => println!("{report}"),
+            Ok(result) => results.push(result),
             Err(e) => {
                 eprintln!("authql-bench: {}: {e}", backend.label());
                 failed = true;
             }
         }
     }
-    println!("Load average after the run: {}", load_average());
+    let targets = report::targets(&results);
+    println!("## {} connections, {}s per scenario\n", args.connections, args.seconds);
+    println!("{}", report::side_by_side(&results));
+    for result in &results {
+        println!("{}", notes(result, &args));
+    }
+    println!("### Targets (issue 16)\n\n{}", report::targets_markdown(&targets));
+    let run = report::Run {
+        started_at,
+        machine,
+        connections: args.connections,
+        seconds_per_scenario: args.seconds,
+        crowd_size: args.crowd,
+        crowd_rounds: args.crowd_rounds,
+        load_average_after: load_average(),
+        backends: results,
+        targets,
+    };
+    println!("Load average after the run: {}\n", run.load_average_after);
+    match outputs::write(&run, args.out.clone()) {
+        Ok((json, chart)) => println!("Results: {}\nChart: {}", json.display(), chart.display()),
+        Err(e) => {
+            eprintln!("authql-bench: {e}");
+            failed = true;
+        }
+    }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
@@ -163,8 +202,13 @@ fn server_binary(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
-/// Everything measured on one backend, as markdown.
-fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: Backend) -> Result<String, String> {
+/// Everything measured on one backend.
+fn run_backend(
+    rt: &tokio::runtime::Runtime,
+    args: &Args,
+    bin: &Path,
+    backend: Backend,
+) -> Result<report::Backend, String> {
     let db = BenchDb::create(backend, &args.pg_url)?;
     server::create_user(bin, &db, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")?;
     // The failed sign-in scenario fails thousands of times from one address, and the sign-up
@@ -180,7 +224,7 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
     let idle_rss = srv.peak_rss_kib();
     let steady = || Shape::Closed { duration: Duration::from_secs_f64(args.seconds), max_requests: args.max_requests };
     let conns = args.connections;
-    let mut rows = Vec::new();
+    let mut scenarios = Vec::new();
     let mut measure = |name: &str, conns: usize, shape: Shape, make: MakeCall, judge: Judge| -> Outcome {
         eprintln!("authql-bench:   {name}");
         srv.reset_peak();
@@ -189,7 +233,7 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
         if let Some(e) = &outcome.first_error {
             eprintln!("authql-bench:   {name}: first error: {e}");
         }
-        rows.push(row(name, conns, &outcome, rss));
+        scenarios.push(Scenario::from_outcome(name, conns, &outcome, rss));
         outcome
     };
 
@@ -216,9 +260,11 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
         judge_signed_in,
     );
     let bound_after = hash_bound(hash_window);
-    let bound = HashBound {
+    let bound = report::HashBound {
         per_second: (bound_before.per_second + bound_after.per_second) / 2.0,
         threads: bound_before.threads,
+        before: bound_before.per_second,
+        after: bound_after.per_second,
     };
     let a = accounts.clone();
     measure(
@@ -249,79 +295,82 @@ fn run_backend(rt: &tokio::runtime::Runtime, args: &Args, bin: &Path, backend: B
         judge_users,
     );
 
-    // Far more sign-ins at once than there are hashing workers: the workers bound memory,
-    // the rest wait while the expected wait stays under AUTHQL_HASH_MAX_WAIT, and past it
-    // are told to come back (503 UNAVAILABLE) at once.
+    // The crowd: far more sign-ins at once than there are hashing workers. The workers bound
+    // memory; every one of them waits its turn (the expected wait stays under the default
+    // AUTHQL_HASH_MAX_WAIT of 10 s), so all must succeed.
     let a = accounts.clone();
-    let burst = measure(
-        &format!("{} concurrent sign-ins", args.burst),
-        args.burst,
-        Shape::Burst { rounds: args.burst_rounds },
+    measure(
+        CROWD,
+        args.crowd,
+        Shape::Burst { rounds: args.crowd_rounds },
         Arc::new(move |_, n| authenticate(&a[n as usize % a.len()], PASSWORD, None)),
         judge_signed_in,
     );
-    let burst_rss = srv.peak_rss_kib();
-    let server_log_lines = std::fs::read_to_string(db.dir.join("server.log")).map(|s| s.lines().count()).unwrap_or(0);
+    let log_lines = std::fs::read_to_string(db.dir.join("server.log")).map(|s| s.lines().count()).unwrap_or(0);
     srv.stop(Duration::from_secs(35));
 
     let cold = rt.block_on(cold_starts(bin, &db, &env, args.cold_starts))?;
     drop(db);
-
-    let mut out = String::new();
-    out.push_str(&format!("## {} ({conns} connections, {}s per scenario)\n\n", backend.label(), args.seconds));
-    out.push_str(&markdown_table(
-        &["scenario", "conns", "requests", "ok/s", "p50", "p95", "p99", "errors", "refused (503)", "peak RSS"],
-        &rows,
-    ));
-    let fraction = signed_in.rate() / bound.per_second;
-    out.push_str(&format!(
-        "\n- Hash bound: {} argon2id verifications/s on {} threads (m={ARGON2_M_KIB} KiB, t={ARGON2_T}, p={ARGON2_P}; \
-         {} before the sign-in scenario, {} after); sign-in ran at {} /s = **{:.0}%** of it.\n",
-        fmt_rate(bound.per_second),
-        bound.threads,
-        fmt_rate(bound_before.per_second),
-        fmt_rate(bound_after.per_second),
-        fmt_rate(signed_in.rate()),
-        fraction * 100.0
-    ));
-    out.push_str(&format!(
-        "- {} concurrent sign-ins ({} bursts): {} signed in, {} refused with 503 UNAVAILABLE (p50 {}, p99 {}), {} errors; \
-         server peak RSS {}.\n",
-        args.burst,
-        args.burst_rounds,
-        burst.ok,
-        burst.limited,
-        fmt_ms(burst.limited_latencies.percentile(50.0)),
-        fmt_ms(burst.limited_latencies.percentile(99.0)),
-        burst.errors,
-        fmt_mib(burst_rss)
-    ));
-    out.push_str(&format!(
-        "- Cold start to ready (spawn to first 200 from /readyz, existing database, {} runs): median {}, max {}.\n",
-        cold.len(),
-        fmt_ms(cold.percentile(50.0)),
-        fmt_ms(cold.percentile(100.0))
-    ));
-    out.push_str(&format!(
-        "- Server RSS at idle after start: {}; log lines written: {server_log_lines}. Throttle limits raised \
-         (AUTHQL_THROTTLE_ACCOUNT_MAX, AUTHQL_THROTTLE_IP_MAX, AUTHQL_SIGNUP_MAX_PER_ADDRESS = 1000000) \
-         so failed sign-ins and sign-ups are not rate limited.\n",
-        fmt_mib(idle_rss)
-    ));
-    Ok(out)
+    let ms = |p: f64| cold.percentile(p).map(|us| f64::from(us) / 1000.0);
+    Ok(report::Backend {
+        backend: match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+        .into(),
+        label: backend.label().into(),
+        sign_in_of_hash_bound: signed_in.rate() / bound.per_second,
+        hash_bound: bound,
+        scenarios,
+        cold_start_ms: Latency { p50: ms(50.0), p95: None, p99: None, max: ms(100.0) },
+        idle_rss_mib: idle_rss.map(report::kib_to_mib),
+        log_lines,
+    })
 }
 
-fn row(name: &str, conns: usize, o: &Outcome, rss: Option<u64>) -> Vec<String> {
-    vec![
-        name.to_string(),
-        conns.to_string(),
-        o.requests().to_string(),
-        fmt_rate(o.rate()),
-        fmt_ms(o.latencies.percentile(50.0)),
-        fmt_ms(o.latencies.percentile(95.0)),
-        fmt_ms(o.latencies.percentile(99.0)),
-        o.errors.to_string(),
-        o.limited.to_string(),
-        fmt_mib(rss),
-    ]
+/// What the table does not show, for one backend, as markdown.
+fn notes(b: &report::Backend, args: &Args) -> String {
+    let mut out = format!("### {}\n\n", b.label);
+    let signed_in = b.scenario("sign-in").map_or(0.0, |s| s.ok_per_second);
+    out.push_str(&format!(
+        "- Hash bound: {} argon2id verifications/s on {} threads (m={ARGON2_M_KIB} KiB, t={ARGON2_T}, p={ARGON2_P}; \
+         {} before the sign-in scenario, {} after); sign-in ran at {} /s = **{:.0}%** of it.\n",
+        fmt_rate(b.hash_bound.per_second),
+        b.hash_bound.threads,
+        fmt_rate(b.hash_bound.before),
+        fmt_rate(b.hash_bound.after),
+        fmt_rate(signed_in),
+        b.sign_in_of_hash_bound * 100.0
+    ));
+    if let Some(c) = b.scenario(CROWD) {
+        out.push_str(&format!(
+            "- Crowd: {} sign-ins released at once, {} times, each time on new connections: {} of {} signed in, \
+             {} refused with 503, {} errors; slowest {}; server peak RSS {}.\n",
+            args.crowd,
+            args.crowd_rounds,
+            c.ok,
+            c.requests,
+            c.refused,
+            c.errors,
+            fmt_ms(c.latency_ms.max.map(|m| (m * 1000.0) as u32)),
+            fmt_mib(c.peak_rss_mib.map(|m| (m * 1024.0) as u64))
+        ));
+    }
+    for s in b.scenarios.iter().filter(|s| s.first_error.is_some()) {
+        out.push_str(&format!("- {}: first error: {}\n", s.name, s.first_error.as_deref().unwrap_or_default()));
+    }
+    out.push_str(&format!(
+        "- Cold start to ready (spawn to first 200 from /readyz, existing database, {} runs): median {}, max {}.\n",
+        args.cold_starts,
+        fmt_ms(b.cold_start_ms.p50.map(|m| (m * 1000.0) as u32)),
+        fmt_ms(b.cold_start_ms.max.map(|m| (m * 1000.0) as u32))
+    ));
+    out.push_str(&format!(
+        "- Server RSS at idle after start: {}; log lines written: {}. Throttle limits raised \
+         (AUTHQL_THROTTLE_ACCOUNT_MAX, AUTHQL_THROTTLE_IP_MAX, AUTHQL_SIGNUP_MAX_PER_ADDRESS = 1000000) \
+         so failed sign-ins and sign-ups are not rate limited.\n",
+        fmt_mib(b.idle_rss_mib.map(|m| (m * 1024.0) as u64)),
+        b.log_lines
+    ));
+    out
 }

@@ -14,10 +14,6 @@ impl Latencies {
         Latencies { sorted: micros }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
     /// Nearest-rank percentile (the smallest sample that at least `p` percent of the samples
     /// do not exceed); `None` when there are no samples.
     pub(crate) fn percentile(&self, p: f64) -> Option<u32> {
@@ -107,7 +103,6 @@ mod tests {
         assert_eq!(l.percentile(99.0), Some(99));
         assert_eq!(l.percentile(100.0), Some(100));
         assert_eq!(l.percentile(0.0), Some(1));
-        assert_eq!(l.len(), 100);
     }
 
     #[test]

@@ -50,8 +50,12 @@ pub fn time_at(
         .optional()?)
 }
 
+/// One statement per id rather than `IN (...)`: a list's length changes the SQL, so such a
+/// statement is never cached (and this runs on every successful sign-in).
 pub fn delete_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<(), DbError> {
-    diesel::delete(auth_attempts::table.filter(auth_attempts::id.eq_any(ids))).execute(conn)?;
+    for id in ids {
+        diesel::delete(auth_attempts::table.filter(auth_attempts::id.eq(*id))).execute(conn)?;
+    }
     Ok(())
 }
 
