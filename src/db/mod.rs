@@ -154,6 +154,11 @@ pub enum Backend {
 impl Db {
     /// Builds the pool; fails when no first connection can be made within `timeout`.
     pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Db, DbError> {
+        // OpenSSL serves libpq's TLS and webauthn-rs's crypto. Whoever initialises it first
+        // decides whether it frees its state in an exit handler; libpq asks for that, and
+        // other threads may still be inside OpenSSL while the process exits (a "double
+        // free" at the end of a test run). rust-openssl's init declines it, so it goes first.
+        openssl::init();
         let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
         let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()

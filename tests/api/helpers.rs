@@ -102,6 +102,8 @@ impl TestDb {
                 (TestDb::Sqlite { dir }, url)
             }
             Backend::Postgres => {
+                // Before libpq first touches OpenSSL: see `Db::connect`.
+                openssl::init();
                 let schema = format!("t_{id}");
                 let mut conn = diesel::PgConnection::establish(PG_ADMIN_URL)
                     .expect("PostgreSQL must run on 127.0.0.1:5432 (user postgres, database test) for these tests");

@@ -201,3 +201,23 @@ async fn an_assertion_naming_another_user_is_refused(backend: Backend) {
     auth.user_handle = own_handle;
     assert_eq!(sign_in(&app, &mut auth).await["success"], true);
 }
+
+both!(a_passkey_cannot_accept_an_invite);
+async fn a_passkey_cannot_accept_an_invite(backend: Backend) {
+    let app = super::app(backend).await;
+    let (admin, _) = app.admin("root@example.com").await;
+    let invite = app
+        .gql_as(&admin, "mutation { createInvite(input: { email: \"new@example.com\" }) { token } }", json!({}))
+        .await;
+    let token = invite["data"]["createInvite"]["token"].as_str().expect("invite token");
+    let accepted = app
+        .gql(
+            r#"mutation($t: String!) { acceptInvite(token: $t, provider: "passkey", input: {}) { success error options } }"#,
+            json!({ "t": token }),
+        )
+        .await;
+    let r = &accepted["data"]["acceptInvite"];
+    assert_refused(r, "cannot accept an invite");
+    assert_eq!(r["options"], Value::Null, "no challenge handed out: {accepted}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 1, "no account made");
+}
