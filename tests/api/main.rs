@@ -10,6 +10,7 @@ mod fake_issuer;
 mod helpers;
 mod peers;
 mod redirects;
+mod server_process;
 mod smtp;
 
 mod admission;

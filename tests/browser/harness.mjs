@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import jsQR from 'jsqr';
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -305,4 +306,33 @@ export async function gql(url, query, variables = {}, token = null) {
   const body = await resp.json();
   if (body.errors) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
   return body.data;
+}
+
+/**
+ * Decodes what the browser shows of `locator` with jsQR (a decoder none of us wrote): a screenshot of it, turned back into pixels by
+ * the browser's own PNG decoder on a blank page, then read by jsQR. Null if jsQR finds none.
+ */
+export async function readQr(context, locator) {
+  const png = await locator.screenshot();
+  const scratch = await context.newPage();
+  try {
+    const { width, height, rgba } = await scratch.evaluate(async (b64) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let binary = '';
+      for (let i = 0; i < data.length; i += 0x8000) binary += String.fromCharCode(...data.subarray(i, i + 0x8000));
+      return { width: canvas.width, height: canvas.height, rgba: btoa(binary) };
+    }, png.toString('base64'));
+    const found = jsQR(new Uint8ClampedArray(Buffer.from(rgba, 'base64')), width, height);
+    return found?.data ?? null;
+  } finally {
+    await scratch.close();
+  }
 }
