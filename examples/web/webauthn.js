@@ -16,24 +16,11 @@ export async function createPasskey(options) {
   publicKey.challenge = fromBase64Url(publicKey.challenge);
   publicKey.user = { ...publicKey.user, id: fromBase64Url(publicKey.user.id) };
   if (publicKey.excludeCredentials) publicKey.excludeCredentials = publicKey.excludeCredentials.map(withBinaryId);
-  let credential;
-  try {
-    credential = await navigator.credentials.create({ publicKey });
-  } catch (e) {
-    throw explain(e, 'create');
-  }
-  const { response } = credential;
-  return {
-    id: credential.id,
-    rawId: toBase64Url(credential.rawId),
-    type: credential.type,
-    response: {
-      attestationObject: toBase64Url(response.attestationObject),
-      clientDataJSON: toBase64Url(response.clientDataJSON),
-      transports: typeof response.getTransports === 'function' ? response.getTransports() : undefined,
-    },
-    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
-  };
+  return ceremony('create', publicKey, (response) => ({
+    attestationObject: toBase64Url(response.attestationObject),
+    clientDataJSON: toBase64Url(response.clientDataJSON),
+    transports: typeof response.getTransports === 'function' ? response.getTransports() : undefined,
+  }));
 }
 
 /** Signs with a passkey, for authenticate's options; returns the assertion as JSON. */
@@ -42,23 +29,30 @@ export async function usePasskey(options) {
   if (!publicKey?.challenge) throw new ApiError('The server sent no usable passkey options.');
   publicKey.challenge = fromBase64Url(publicKey.challenge);
   if (publicKey.allowCredentials) publicKey.allowCredentials = publicKey.allowCredentials.map(withBinaryId);
+  return ceremony('get', publicKey, (response) => ({
+    authenticatorData: toBase64Url(response.authenticatorData),
+    clientDataJSON: toBase64Url(response.clientDataJSON),
+    signature: toBase64Url(response.signature),
+    userHandle: response.userHandle ? toBase64Url(response.userHandle) : undefined,
+  }));
+}
+
+/**
+ * Runs navigator.credentials.create or .get and returns the credential as the JSON webauthn-rs
+ * reads (binary fields in base64url); `encode` turns the ceremony's own response into it.
+ */
+async function ceremony(purpose, publicKey, encode) {
   let credential;
   try {
-    credential = await navigator.credentials.get({ publicKey });
+    credential = await navigator.credentials[purpose]({ publicKey });
   } catch (e) {
-    throw explain(e, 'get');
+    throw explain(e, purpose);
   }
-  const { response } = credential;
   return {
     id: credential.id,
     rawId: toBase64Url(credential.rawId),
     type: credential.type,
-    response: {
-      authenticatorData: toBase64Url(response.authenticatorData),
-      clientDataJSON: toBase64Url(response.clientDataJSON),
-      signature: toBase64Url(response.signature),
-      userHandle: response.userHandle ? toBase64Url(response.userHandle) : undefined,
-    },
+    response: encode(credential.response),
     clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
   };
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { freePort, gql, launchBrowser, screenshots, startServer, watch } from './harness.mjs';
+import { gql, screenshots, startApp, watch } from './harness.mjs';
 
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery staple';
@@ -21,17 +21,16 @@ let server;
 let chrome;
 let page; // the first browser's tab, signed in through most of the story
 
+let opened;
+
 before(async () => {
   // E-mailed links start with AUTHQL_APP_URL: this server's own address, known in advance.
-  const port = await freePort();
-  server = await startServer('app', { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: `http://127.0.0.1:${port}` });
-  chrome = await launchBrowser();
-  page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
+  opened = await startApp('app');
+  ({ server, chrome, page } = opened);
 }, { timeout: 60_000 });
 
 after(async () => {
-  await chrome?.close();
-  await server?.stop();
+  await opened?.close();
 });
 
 /** Runs a test body; on failure leaves a screenshot of `tab` beside the others. */

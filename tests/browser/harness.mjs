@@ -336,3 +336,26 @@ export async function readQr(context, locator) {
     await scratch.close();
   }
 }
+
+/**
+ * The web app as a person meets it: a server whose AUTHQL_APP_URL is its own address (e-mailed
+ * links and passkeys name it; `host` is how the browser reaches it: WebAuthn wants a domain, so
+ * `localhost` for passkeys) and a Chromium with one tab. `close()` stops both.
+ */
+export async function startApp(name, { host = '127.0.0.1' } = {}) {
+  const port = await freePort();
+  const app = `http://${host}:${port}`;
+  const server = await startServer(name, { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: app });
+  const chrome = await launchBrowser();
+  const page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
+  return {
+    app,
+    server,
+    chrome,
+    page,
+    async close() {
+      await chrome.close();
+      await server.stop();
+    },
+  };
+}

@@ -8,24 +8,19 @@ import { after, before, test } from 'node:test';
 
 import jsQR from 'jsqr';
 
-import { freePort, launchBrowser, startServer } from './harness.mjs';
+import { startApp } from './harness.mjs';
 
-let server;
+let opened;
 let app;
-let chrome;
 let page;
 
 before(async () => {
-  const port = await freePort();
-  app = `http://localhost:${port}`;
-  server = await startServer('qr', { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: app });
-  chrome = await launchBrowser();
-  page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
+  opened = await startApp('qr');
+  ({ app, page } = opened);
 }, { timeout: 60_000 });
 
 after(async () => {
-  await chrome?.close();
-  await server?.stop();
+  await opened?.close();
 });
 
 /**

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { freePort, gql, launchBrowser, readQr, screenshots, startServer, watch } from './harness.mjs';
+import { gql, readQr, screenshots, startApp, watch } from './harness.mjs';
 import { STEP_MS, currentStep, totp } from './totp.mjs';
 
 const EMAIL = 'grace@example.com';
@@ -31,17 +31,15 @@ let cdp;
 let authenticator;
 const PASSKEY_NAME = 'Test laptop';
 
+let opened;
+
 before(async () => {
-  const port = await freePort();
-  app = `http://localhost:${port}`;
-  server = await startServer('security', { AUTHQL_BIND: `127.0.0.1:${port}`, AUTHQL_APP_URL: app });
-  chrome = await launchBrowser();
-  page = chrome.context.pages()[0] ?? (await chrome.context.newPage());
+  opened = await startApp('security', { host: 'localhost' });
+  ({ app, server, chrome, page } = opened);
 }, { timeout: 60_000 });
 
 after(async () => {
-  await chrome?.close();
-  await server?.stop();
+  await opened?.close();
 });
 
 /** Runs a test body; on failure leaves a screenshot of the page beside the others. */
