@@ -38,7 +38,7 @@ impl Passkeys {
     pub async fn begin_registration(&self, session_id: &str, user: &UserRow) -> Result<Value, PasskeyError> {
         let rp = self.rp()?;
         // The user handle the authenticator keeps is the account's id (a UUID, no PII).
-        let handle = Uuid::parse_str(&user.id).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let handle = Uuid::parse_str(&user.id).map_err(PasskeyError::internal)?;
         let owner = vec![user.id.clone()];
         let existing = self.db.read(move |conn| passkeys::for_users(conn, &owner)).await?;
         let exclude: Vec<CredentialID> = existing
@@ -82,7 +82,7 @@ impl Passkeys {
             return Err(PasskeyError::Expired);
         }
         let key = rp.finish_registration(&credential, &pending.state)?;
-        let stored = serde_json::to_value(&key).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let stored = serde_json::to_value(&key).map_err(PasskeyError::internal)?;
         let now = db::now();
         let row = PasskeyRow {
             id: db::new_id(),

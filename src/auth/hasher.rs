@@ -87,8 +87,7 @@ struct Inner {
 
 impl Hasher {
     pub fn new(cost: Argon2Params, workers: usize, max_wait: Duration) -> Result<Hasher, HashError> {
-        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|e| HashError::Internal(e.to_string()))?;
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(internal)?;
         let dummy = dummy_hash(&params)?;
         let (jobs, queued) = mpsc::channel::<Job>();
         let queued = Arc::new(Mutex::new(queued));

@@ -51,6 +51,13 @@ pub enum PasskeyError {
     Db(#[from] DbError),
 }
 
+impl PasskeyError {
+    /// A stored or generated value that does not (de)serialise: a bug, never the client's input.
+    pub(crate) fn internal(e: impl std::fmt::Display) -> PasskeyError {
+        PasskeyError::Internal(e.to_string())
+    }
+}
+
 /// Reads the browser's credential JSON, saying what is wrong with it when it is not one.
 pub(crate) fn parse_credential<T: serde::de::DeserializeOwned>(value: Option<&Value>) -> Result<T, PasskeyError> {
     let value = value.ok_or_else(|| {
@@ -102,8 +109,7 @@ impl PasskeyProvider {
         if self.rp.user_handle(&credential).map(|h| h.to_string()).as_deref() != Some(stored.user_id.as_str()) {
             return Ok(Outcome::Failed(NOT_REGISTERED.into()));
         }
-        let mut key: Credential =
-            serde_json::from_str(&stored.credential).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let mut key: Credential = serde_json::from_str(&stored.credential).map_err(PasskeyError::internal)?;
         let result = match self.rp.finish_sign_in(&credential, &pending.state, &key) {
             Ok(result) => result,
             Err(PasskeyError::Refused(reason)) => {
@@ -113,7 +119,7 @@ impl PasskeyProvider {
         };
         // The counter webauthn-rs just checked against is the one stored here: keep it.
         key.update_credential(&result);
-        let updated = serde_json::to_string(&key).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let updated = serde_json::to_string(&key).map_err(PasskeyError::internal)?;
         let (id, seen, now) = (stored.id.clone(), stored.sign_count, db::now());
         let new_count = i64::from(result.counter());
         if !self.db.write(move |conn| passkeys::record_use(conn, &id, seen, new_count, &updated, now)).await? {

@@ -33,6 +33,15 @@ pub(crate) struct Begun {
     pub challenge: String,
 }
 
+impl Begun {
+    /// The options as the browser gets them and the ceremony state as it is stored.
+    fn new(options: Value, state: &impl serde::Serialize) -> Result<Begun, PasskeyError> {
+        let challenge = challenge_of(&options)?;
+        let state = serde_json::to_string(state).map_err(PasskeyError::internal)?;
+        Ok(Begun { options, state, challenge })
+    }
+}
+
 impl RelyingParty {
     /// `None` when passkeys are off (the app URL's host is an IP address, see
     /// `AUTHQL_WEBAUTHN_RP_ID`).
@@ -60,16 +69,16 @@ impl RelyingParty {
         exclude: Vec<CredentialID>,
     ) -> Result<Begun, PasskeyError> {
         let exclude = if exclude.is_empty() { None } else { Some(exclude) };
-        let (ccr, state) =
-            self.webauthn.start_passkey_registration(user_handle, email, email, exclude).map_err(internal)?;
-        let mut options = serde_json::to_value(&ccr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let (ccr, state) = self
+            .webauthn
+            .start_passkey_registration(user_handle, email, email, exclude)
+            .map_err(PasskeyError::internal)?;
+        let mut options = serde_json::to_value(&ccr).map_err(PasskeyError::internal)?;
         // A passkey signs in without a user name, so the authenticator must keep it
         // (discoverable), and it must verify the user (it is both factors at once).
         options["publicKey"]["authenticatorSelection"] =
             json!({"residentKey": "required", "requireResidentKey": true, "userVerification": "required"});
-        let challenge = challenge_of(&options)?;
-        let state = serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        Ok(Begun { options, state, challenge })
+        Begun::new(options, &state)
     }
 
     /// The new credential, if the browser's answer meets the registration `state`.
@@ -78,8 +87,7 @@ impl RelyingParty {
         credential: &RegisterPublicKeyCredential,
         state: &str,
     ) -> Result<Passkey, PasskeyError> {
-        let state: PasskeyRegistration =
-            serde_json::from_str(state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let state: PasskeyRegistration = serde_json::from_str(state).map_err(PasskeyError::internal)?;
         self.webauthn.finish_passkey_registration(credential, &state).map_err(refused)
     }
 
@@ -87,14 +95,12 @@ impl RelyingParty {
     /// party. webauthn-rs asks for conditional mediation; it is dropped so that the page
     /// chooses (a button wants the modal dialog, an autofill field asks for conditional).
     pub(crate) fn begin_sign_in(&self) -> Result<Begun, PasskeyError> {
-        let (rcr, state) = self.webauthn.start_discoverable_authentication().map_err(internal)?;
-        let mut options = serde_json::to_value(&rcr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let (rcr, state) = self.webauthn.start_discoverable_authentication().map_err(PasskeyError::internal)?;
+        let mut options = serde_json::to_value(&rcr).map_err(PasskeyError::internal)?;
         if let Some(map) = options.as_object_mut() {
             map.remove("mediation");
         }
-        let challenge = challenge_of(&options)?;
-        let state = serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        Ok(Begun { options, state, challenge })
+        Begun::new(options, &state)
     }
 
     /// Verifies an assertion against the sign-in `state` and the stored credential; the
@@ -105,8 +111,7 @@ impl RelyingParty {
         state: &str,
         passkey: &Passkey,
     ) -> Result<webauthn_rs::prelude::AuthenticationResult, PasskeyError> {
-        let state: DiscoverableAuthentication =
-            serde_json::from_str(state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(PasskeyError::internal)?;
         self.webauthn
             .finish_discoverable_authentication(credential, state, &[DiscoverableKey::from(passkey)])
             .map_err(refused)
@@ -139,10 +144,6 @@ pub(crate) fn answered_challenge(client_data_json: &[u8]) -> Result<String, Pass
 /// The form credential ids are stored and compared in.
 pub(crate) fn encode_id(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn internal(e: WebauthnError) -> PasskeyError {
-    PasskeyError::Internal(e.to_string())
 }
 
 /// Why the browser's answer was turned down, in words for people.
