@@ -73,7 +73,7 @@ impl Sessions {
     pub async fn find_by_token(&self, raw: &str) -> Result<Option<CurrentSession>, DbError> {
         let Some(valid) = token::parse(raw) else { return Ok(None) };
         let hash = token::hash(valid);
-        let found = self.db.read(move |conn| sessions::find_active_by_hash(conn, &hash, db::now())).await?;
+        let found = self.db.session_by_hash(hash, db::now()).await?;
         let Some((mut session, user)) = found else { return Ok(None) };
         let touched = self.touch_if_due(&mut session).await;
         Ok(Some(CurrentSession { session, user, touched }))

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod locks;
 pub mod models;
+mod pipelined;
 mod pooled;
 pub mod schema;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use error::DbError;
+pub use pipelined::SessionAndUser;
 pub use pooled::Pooled;
 use pooled::{Health, HealthHandler};
 
@@ -143,6 +145,8 @@ pub struct Db {
     /// no such lock.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     timeout: Duration,
+    /// PostgreSQL's session lookup without the pool, where it can be taken (see `pipelined`).
+    pipelined: Option<Arc<pipelined::Pipelined>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +178,17 @@ impl Db {
                 tracing::error!(error = %e, "cannot connect to the database");
                 DbError::Unavailable
             })?;
-        Ok(Db { pool, health, write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), timeout })
+        let pipelined = match url {
+            DatabaseUrl::Postgres(url) => pipelined::Pipelined::for_url(url, health.clone()),
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        Ok(Db {
+            pool,
+            health,
+            write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            timeout,
+            pipelined,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -248,6 +262,23 @@ impl Db {
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// The live session with this token hash and its user: on the request's own thread where
+    /// PostgreSQL's pipelined path serves, else through the pool. Every authenticated request
+    /// starts here.
+    pub async fn session_by_hash(&self, hash: String, now: NaiveDateTime) -> Result<SessionAndUser, DbError> {
+        if let Some(pipelined) = &self.pipelined
+            && let Some(found) = pipelined.session_by_hash(&hash, now).await
+        {
+            return Ok(found);
+        }
+        self.read(move |conn| models::sessions::find_active_by_hash(conn, &hash, now)).await
+    }
+
+    /// How many session lookups the pipelined path answered (none on SQLite).
+    pub fn pipelined_reads(&self) -> u64 {
+        self.pipelined.as_ref().map_or(0, |p| p.reads())
     }
 
     /// Whether the database answers now (for `/readyz`).

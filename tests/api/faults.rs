@@ -166,7 +166,9 @@ async fn a_database_restart_costs_at_most_one_request() {
             failed += 1;
         }
     }
-    assert!(failed <= 1, "{failed} requests met a dead connection after the restart");
+    // `me` looks its session up on PostgreSQL's pipelined connection, which finds itself
+    // closed before it is used and hands the request to the pool, after telling it to probe.
+    assert_eq!(failed, 0, "{failed} requests met a dead connection after the restart");
     assert!(me().await, "served after the restart");
 }
 

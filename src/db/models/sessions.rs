@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::sessions;
+use super::users::UserRow;
+use crate::db::schema::{sessions, users};
 use crate::db::{DbConnection, DbError};
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable, Insertable)]
@@ -26,6 +27,19 @@ pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> Result<(), DbError> 
     Ok(())
 }
 
+/// The one definition of the session lookup, for the pool's connections and (as SQL text)
+/// for the pipelined one, so the two cannot drift apart.
+macro_rules! active_by_hash {
+    ($token_hash:expr, $now:expr) => {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::token_hash.eq($token_hash))
+            .filter(sessions::expires_at.gt($now))
+            .filter(users::deleted_at.is_null())
+            .select((SessionRow::as_select(), UserRow::as_select()))
+    };
+}
+
 /// The live session with this token hash, with its user (one indexed lookup).
 ///
 /// No `LIMIT` (`.first()`): `token_hash` is unique, so there is at most one row anyway, and
@@ -36,16 +50,49 @@ pub fn find_active_by_hash(
     conn: &mut DbConnection,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<(SessionRow, super::users::UserRow)>, DbError> {
-    use crate::db::schema::users;
-    let rows: Vec<(SessionRow, super::users::UserRow)> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::token_hash.eq(token_hash))
-        .filter(sessions::expires_at.gt(now))
-        .filter(users::deleted_at.is_null())
-        .select((SessionRow::as_select(), super::users::UserRow::as_select()))
-        .load(conn)?;
+) -> Result<Option<(SessionRow, UserRow)>, DbError> {
+    let rows: Vec<(SessionRow, UserRow)> = active_by_hash!(token_hash, now).load(conn)?;
     Ok(rows.into_iter().next())
+}
+
+/// [`find_active_by_hash`] as PostgreSQL text: `$1` the token hash, `$2` the time now; its
+/// columns are the session's then the user's, in their rows' field order.
+pub(crate) fn active_by_hash_pg_sql() -> Option<String> {
+    use diesel::pg::{Pg, PgQueryBuilder};
+    use diesel::query_builder::{QueryBuilder, QueryFragment};
+    let query = active_by_hash!("", NaiveDateTime::default());
+    let mut builder = PgQueryBuilder::default();
+    QueryFragment::<Pg>::to_sql(&query, &mut builder, &Pg).ok()?;
+    Some(builder.finish())
+}
+
+/// A row of [`active_by_hash_pg_sql`], read by position.
+pub(crate) fn from_pg_row(row: &tokio_postgres::Row) -> Result<(SessionRow, UserRow), tokio_postgres::Error> {
+    let session = SessionRow {
+        id: row.try_get(0)?,
+        token_hash: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        auth_user_id: row.try_get(3)?,
+        user_agent: row.try_get(4)?,
+        ip: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+        last_seen_at: row.try_get(8)?,
+    };
+    let user = UserRow {
+        id: row.try_get(9)?,
+        email: row.try_get(10)?,
+        first_name: row.try_get(11)?,
+        last_name: row.try_get(12)?,
+        avatar_url: row.try_get(13)?,
+        role: row.try_get(14)?,
+        email_verified: row.try_get(15)?,
+        metadata: row.try_get(16)?,
+        created_at: row.try_get(17)?,
+        updated_at: row.try_get(18)?,
+        deleted_at: row.try_get(19)?,
+    };
+    Ok((session, user))
 }
 
 /// Records a use of the session at `now` and moves its expiry to `expires_at`, but only if
