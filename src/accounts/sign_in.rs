@@ -10,14 +10,14 @@ use crate::accounts::second_factor::{self, MfaError, SecondFactor};
 use crate::accounts::sessions::Sessions;
 use crate::auth::linking::{self, Refusal};
 use crate::auth::provider::{self, AuthRequest, Challenge, KnownUser, Outcome, Provider};
-use crate::auth::throttle::Key;
+use crate::auth::throttle::{Key, Limited, Refund};
 use crate::auth::user_guard::{self, Resolution};
 use crate::auth::{AuthError, InviteRef, Redirect, Registry, Throttle};
 use crate::config::SignupPolicy;
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, UserRow};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbConnection, DbError};
 use crate::domain::ClientInfo;
 
 /// A successful sign-in: the token exists only here.
@@ -228,6 +228,8 @@ impl Authenticator {
                 Err(Lost::WriteConflict) => proven = Some(identity),
             }
         }
+        // Every attempt rolled back, the last one's refund with it.
+        self.give_back_alone(proven.and_then(|identity| identity.refund.clone())).await;
         Err(AuthError::Contention)
     }
 
@@ -261,7 +263,8 @@ impl Authenticator {
         Ok(flow)
     }
 
-    /// The guard and the session in one transaction.
+    /// The guard and the session in one transaction, which also gives back the attempt of
+    /// the password that proved the identity, whatever the guard decides.
     async fn guard_and_issue(
         &self,
         identity: Arc<provider::Identity>,
@@ -271,46 +274,85 @@ impl Authenticator {
     ) -> Result<Result<AuthFlow, Lost>, AuthError> {
         // An invite may also have travelled inside the provider's own state.
         let invite = identity.invite.clone().or_else(|| invite.cloned());
+        let refund = identity.refund.clone();
         let (policy, sessions, client) = (self.inner.policy, self.inner.sessions.clone(), client.clone());
         let result = self
             .inner
             .db
             .write(move |conn| {
-                let flow = match user_guard::resolve(conn, &identity, policy, invite.as_ref(), ration.as_ref())? {
-                    Resolution::Resolved(resolved) => {
-                        let (user, auth_user, new_user) = *resolved;
-                        // Every first factor ends here, so a second factor cannot be skipped
-                        // by picking another provider.
-                        if SecondFactor::enabled_in(conn, &user.id)? {
-                            let ticket = SecondFactor::issue_ticket_in(conn, &user.id, &auth_user.id)?;
-                            Ok(AuthFlow::SecondFactorRequired(SecondFactorTicket {
-                                ticket,
-                                methods: second_factor::METHODS.iter().map(|m| m.to_string()).collect(),
-                                user_id: user.id,
-                            }))
-                        } else {
-                            let issued = sessions.issue_in(conn, &user.id, &auth_user.id, &client)?;
-                            Ok(AuthFlow::SignedIn(Box::new(SignedIn {
-                                new_user,
-                                session: issued.row,
-                                token: issued.token,
-                                user,
-                                auth_user,
-                            })))
-                        }
-                    }
-                    Resolution::Refused(reason) => Ok(AuthFlow::Failed(reason)),
-                    Resolution::Raced => Err(Lost::IdentityRace),
-                    Resolution::Limited(limited) => return Ok(Err(limited)),
-                };
-                Ok(Ok(flow))
+                let decided = decide_in(conn, &identity, policy, invite.as_ref(), ration.as_ref(), &sessions, &client)?;
+                // Last, so the rows it deletes stay locked only until the commit just after.
+                if let Some(refund) = &identity.refund {
+                    refund.apply_in(conn)?;
+                }
+                Ok(decided)
             })
             .await;
         match result {
+            // Rolled back: the refund goes with the identity into the next attempt.
             Err(DbError::Conflict(_)) => Ok(Err(Lost::WriteConflict)),
-            Err(other) => Err(other.into()),
-            Ok(Err(limited)) => Err(AuthError::RateLimited { retry_after: limited.retry_after }),
-            Ok(Ok(flow)) => Ok(flow),
+            Err(other) => {
+                self.give_back_alone(refund).await;
+                Err(other.into())
+            }
+            Ok(Decided::Flow(flow)) => Ok(Ok(flow)),
+            Ok(Decided::Raced) => Ok(Err(Lost::IdentityRace)),
+            Ok(Decided::Limited(limited)) => Err(AuthError::RateLimited { retry_after: limited.retry_after }),
         }
     }
+
+    /// A right password is given back even when no transaction of the sign-in committed,
+    /// as it was when the check gave it back at once: the failure was not the password's.
+    async fn give_back_alone(&self, refund: Option<Refund>) {
+        if let Some(refund) = refund
+            && let Err(e) = self.inner.throttle.give_back(refund).await
+        {
+            tracing::warn!(error = %e, "could not give back a right password's attempt");
+        }
+    }
+}
+
+/// How the guard's transaction ends; every one of these commits.
+enum Decided {
+    Flow(AuthFlow),
+    /// See [`Lost::IdentityRace`].
+    Raced,
+    /// A new account, but the client address's sign-up ration is spent.
+    Limited(Limited),
+}
+
+/// The user guard, then a session (or, with a second factor on, a ticket for one).
+fn decide_in(
+    conn: &mut DbConnection,
+    identity: &provider::Identity,
+    policy: SignupPolicy,
+    invite: Option<&InviteRef>,
+    ration: Option<&Key>,
+    sessions: &Sessions,
+    client: &ClientInfo,
+) -> Result<Decided, DbError> {
+    let (user, auth_user, new_user) = match user_guard::resolve(conn, identity, policy, invite, ration)? {
+        Resolution::Resolved(resolved) => *resolved,
+        Resolution::Refused(reason) => return Ok(Decided::Flow(AuthFlow::Failed(reason))),
+        Resolution::Raced => return Ok(Decided::Raced),
+        Resolution::Limited(limited) => return Ok(Decided::Limited(limited)),
+    };
+    // Every first factor ends here, so a second factor cannot be skipped by picking another
+    // provider.
+    if SecondFactor::enabled_in(conn, &user.id)? {
+        let ticket = SecondFactor::issue_ticket_in(conn, &user.id, &auth_user.id)?;
+        return Ok(Decided::Flow(AuthFlow::SecondFactorRequired(SecondFactorTicket {
+            ticket,
+            methods: second_factor::METHODS.iter().map(|m| m.to_string()).collect(),
+            user_id: user.id,
+        })));
+    }
+    let issued = sessions.issue_in(conn, &user.id, &auth_user.id, client)?;
+    Ok(Decided::Flow(AuthFlow::SignedIn(Box::new(SignedIn {
+        new_user,
+        session: issued.row,
+        token: issued.token,
+        user,
+        auth_user,
+    }))))
 }

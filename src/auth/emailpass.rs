@@ -10,7 +10,7 @@ use crate::auth::admission::Start;
 use crate::auth::hasher::{HashError, Hasher};
 use crate::auth::password::{self, PolicyError};
 use crate::auth::provider::{AuthRequest, ChangeError, Identity, Outcome, Provider};
-use crate::auth::throttle::{self, Throttle};
+use crate::auth::throttle::{self, Refund, Throttle};
 use crate::db::models::auth_users::{self, AuthUserRow};
 use crate::db::{self, Db};
 use crate::domain::ClientInfo;
@@ -93,12 +93,14 @@ impl EmailPass {
     /// Checks `password` for the identity (`None`: there is none, and the check fails after
     /// as long as a real one takes) under a reservation on `keys`, taken before the check:
     /// `RATE_LIMITED` when they are at their limit, whoever else is checking at this moment.
+    /// A right password returns what its success gives back, for the caller to apply with
+    /// whatever the success writes; a wrong one returns `None` and stays counted.
     async fn checked(
         &self,
         keys: &[throttle::Key],
         identity: Option<&AuthUserRow>,
         password: &SecretString,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<Refund>, AuthError> {
         let start = Start::default();
         let mut pending = Pending { reservation: Some(self.throttle.reserve(keys).await?), start: start.clone() };
         let hasher = self.hasher.tracked(&start);
@@ -111,13 +113,10 @@ impl EmailPass {
             return Err(AuthError::Hash(HashError::Internal("the attempt's reservation is gone".into())));
         };
         match checked {
-            Ok(true) => {
-                reservation.succeeded().await?;
-                Ok(true)
-            }
+            Ok(true) => Ok(Some(reservation.refund())),
             Ok(false) => {
                 reservation.failed();
-                Ok(false)
+                Ok(None)
             }
             Err(e @ AuthError::Hash(HashError::Overloaded { .. })) => {
                 // No password was looked at: the attempt is not spent.
@@ -136,12 +135,14 @@ impl EmailPass {
         req: &AuthRequest<'_>,
     ) -> Result<Outcome, AuthError> {
         let keys = self.throttle.password_check(NAME, email.as_str(), req.client.ip.as_deref());
-        if self.checked(&keys, found.as_ref(), password).await? {
-            return Ok(identity(email, found, None));
+        if let Some(refund) = self.checked(&keys, found.as_ref(), password).await? {
+            // Given back by the sign-in's own transaction, whatever it decides (see
+            // `Identity::refund`).
+            return Ok(identity(email, found, None, Some(refund)));
         }
         if found.is_none() && req.invite.is_some() {
             // An invite under closed sign-up: the user guard refuses it in its own words.
-            return Ok(identity(email, None, None));
+            return Ok(identity(email, None, None, None));
         }
         // An unknown address (sign-up not open) gets the same answer, the same hash and the
         // same count as a wrong password: nothing tells whether the account exists.
@@ -166,7 +167,7 @@ impl EmailPass {
             self.throttle.check(std::slice::from_ref(&ration)).await?;
         }
         let hash = self.hasher.hash(password).await?;
-        Ok(identity(email, None, Some(hash)))
+        Ok(identity(email, None, Some(hash), None))
     }
 
     async fn store_hash(&self, auth_user_id: &str, hash: &str) -> Result<(), AuthError> {
@@ -177,7 +178,7 @@ impl EmailPass {
 }
 
 /// What a password proved: the identity as it was stored, or a new one with its hash.
-fn identity(email: Email, existing: Option<AuthUserRow>, new_hash: Option<String>) -> Outcome {
+fn identity(email: Email, existing: Option<AuthUserRow>, new_hash: Option<String>, refund: Option<Refund>) -> Outcome {
     Outcome::Authenticated(Box::new(Identity {
         provider: NAME.to_string(),
         entity_id: email.as_str().to_string(),
@@ -191,6 +192,7 @@ fn identity(email: Email, existing: Option<AuthUserRow>, new_hash: Option<String
         first_name: None,
         last_name: None,
         avatar_url: None,
+        refund,
     }))
 }
 
@@ -269,9 +271,11 @@ impl Provider for EmailPass {
             Err(e) => return Err(ChangeError::Refused(e.to_string())),
         };
         let keys = self.throttle.password_check(NAME, &identity.entity_id, client.ip.as_deref());
-        if !self.checked(&keys, Some(identity), &current).await? {
+        let Some(refund) = self.checked(&keys, Some(identity), &current).await? else {
             return Err(ChangeError::Refused("Current password is incorrect".into()));
-        }
+        };
+        // Proven before the new password is looked at, as a check of its own: given back now.
+        self.throttle.give_back(refund).await.map_err(AuthError::from)?;
         if new.expose_secret() == current.expose_secret() {
             return Err(ChangeError::Refused("New password must differ from the current one".into()));
         }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::auth::AuthError;
+use crate::auth::throttle::Refund;
 use crate::db::models::auth_users::AuthUserRow;
 use crate::domain::{BindingCookie, ClientInfo, Email};
 
@@ -52,6 +53,11 @@ pub struct Identity {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub avatar_url: Option<String>,
+    /// What the throttle gives back for the password this identity was proven with. A right
+    /// password is a success whatever the sign-in decides next (a session, a second-factor
+    /// ticket, a refusal), so the sign-in's transaction applies it in every case: no
+    /// transaction of its own. Plain data, so the layer above needs no reservation to do it.
+    pub refund: Option<Refund>,
 }
 
 /// Where to send the browser, and the binding cookie that lets only this client come back.

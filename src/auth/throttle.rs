@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthError;
 use crate::config::ThrottleConfig;
-use crate::db::models::attempts::{self, NewAttempt};
+use crate::db::models::attempts::{self, NewAttempt, Window};
 use crate::db::{self, Db, DbConnection, DbError};
 
 const ACCOUNT: &str = "account";
@@ -164,6 +164,13 @@ impl Throttle {
         self.db.write(move |conn| attempts::delete_subject_until(conn, key.scope, &key.subject, db::now())).await
     }
 
+    /// Applies a [`Refund`] in a transaction of its own: the success it stands for wrote
+    /// nothing else (a password change's check), or the transaction meant to carry it
+    /// did not commit.
+    pub async fn give_back(&self, refund: Refund) -> Result<(), DbError> {
+        self.db.write(move |conn| refund.apply_in(conn)).await
+    }
+
     /// Forgets attempts older than every window (run now and then).
     pub async fn prune(&self) -> Result<usize, DbError> {
         let longest = self.limits.window.max(SIGNUP_WINDOW);
@@ -179,7 +186,8 @@ pub(crate) struct Reserved {
 
 /// Counts one attempt on every key inside the caller's write transaction, or none when any
 /// key is at its limit. The transaction holds the keys' locks (PostgreSQL) until it ends,
-/// so whatever else it writes is decided under the same count.
+/// so whatever else it writes is decided under the same count. For the usual one or two
+/// keys that is three statements: the locks, the counts, the inserts.
 pub(crate) fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result<Reserved, Limited>, DbError> {
     lock(conn, keys)?;
     // Taken after the locks: a reservation's time is never older than one it waited for.
@@ -187,35 +195,36 @@ pub(crate) fn reserve_in(conn: &mut DbConnection, keys: &[Key]) -> Result<Result
     if let Some(limited) = limited_in(conn, keys, now)? {
         return Ok(Err(limited));
     }
-    let mut ids = Vec::with_capacity(keys.len());
-    for key in keys {
-        let id = db::new_id();
-        attempts::insert(conn, &NewAttempt { id: &id, scope: key.scope, subject: &key.subject, attempted_at: now })?;
-        ids.push(id);
-    }
+    let ids: Vec<String> = keys.iter().map(|_| db::new_id()).collect();
+    let rows: Vec<NewAttempt<'_>> = keys
+        .iter()
+        .zip(&ids)
+        .map(|(key, id)| NewAttempt { id, scope: key.scope, subject: &key.subject, attempted_at: now })
+        .collect();
+    attempts::insert_all(conn, &rows)?;
     Ok(Ok(Reserved { at: now, ids }))
 }
 
+/// The locks come before the counts, in a statement of their own: a statement's snapshot
+/// is taken when it starts, so a count in the same statement would miss the reservation
+/// committed by whoever held a lock it waited for.
 fn lock(conn: &mut DbConnection, keys: &[Key]) -> Result<(), DbError> {
     let DbConnection::Pg(pg) = conn else { return Ok(()) };
-    let mut ids: Vec<i64> = keys.iter().map(Key::lock_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        db::locks::xact_lock(pg, id)?;
-    }
-    Ok(())
+    db::locks::xact_lock_all(pg, keys.iter().map(Key::lock_id).collect())
 }
 
 /// The longest wait among the keys that are at their limit; `None` when all have room.
+/// All keys are counted at once; only a key at its limit costs another statement, to find
+/// the attempt whose leaving the window frees it.
 fn limited_in(conn: &mut DbConnection, keys: &[Key], now: NaiveDateTime) -> Result<Option<Limited>, DbError> {
+    let windows: Vec<Window<'_>> =
+        keys.iter().map(|key| Window { scope: key.scope, subject: &key.subject, since: now - key.window() }).collect();
+    let counts = attempts::count_each(conn, &windows)?;
     let mut wait: Option<u64> = None;
-    for key in keys {
-        let since = now - key.window();
-        let count = attempts::count_since(conn, key.scope, &key.subject, since)?;
+    for ((key, window), count) in keys.iter().zip(&windows).zip(counts) {
         let Some(position) = deciding_position(count, key.max) else { continue };
         // A success may have forgiven rows since the count: then the key frees at once.
-        let secs = match attempts::time_at(conn, key.scope, &key.subject, since, position)? {
+        let secs = match attempts::time_at(conn, window.scope, window.subject, window.since, position)? {
             Some(at) => seconds_until(at + key.window(), now),
             None => 1,
         };
@@ -251,18 +260,23 @@ impl Reservation {
     /// The check passed: the attempt is given back, and keys that a success forgives
     /// forget the failures before it.
     pub async fn succeeded(self) -> Result<(), DbError> {
-        let Reservation { db, keys, ids, at } = self;
-        db.write(move |conn| {
-            for (key, id) in keys.iter().zip(&ids) {
-                if key.forgiven_by_success {
-                    attempts::delete_subject_until(conn, key.scope, &key.subject, at)?;
-                } else {
-                    attempts::delete_by_id(conn, &[id.as_str()])?;
-                }
+        let (db, refund) = (self.db.clone(), self.refund());
+        db.write(move |conn| refund.apply_in(conn)).await
+    }
+
+    /// The check passed, and the caller writes the success in a transaction that is to
+    /// give the attempt back as well (a sign-in's, which issues the session): what
+    /// [`Reservation::succeeded`] would do, as data to apply there.
+    pub fn refund(self) -> Refund {
+        let mut refund = Refund { forgiven: Vec::new(), ids: Vec::new(), at: self.at };
+        for (key, id) in self.keys.into_iter().zip(self.ids) {
+            if key.forgiven_by_success {
+                refund.forgiven.push((key.scope, key.subject));
+            } else {
+                refund.ids.push(id);
             }
-            Ok(())
-        })
-        .await
+        }
+        refund
     }
 
     /// The check failed: the attempt stays counted until it leaves the window.
@@ -274,6 +288,27 @@ impl Reservation {
         self.db
             .write(move |conn| attempts::delete_by_id(conn, &ids.iter().map(String::as_str).collect::<Vec<_>>()))
             .await
+    }
+}
+
+/// What a passed check gives back, as plain data, so that it can travel with the identity
+/// it proved up to the transaction that writes the success, a layer above: the attempts
+/// before `at` on the keys a success forgives, and the check's own attempt on the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a refund is applied in the success's transaction, or alone with Throttle::give_back"]
+pub struct Refund {
+    forgiven: Vec<(&'static str, String)>,
+    ids: Vec<String>,
+    at: NaiveDateTime,
+}
+
+impl Refund {
+    /// Gives the attempts back inside the caller's transaction.
+    pub(crate) fn apply_in(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        let forgiven: Vec<(&str, &str)> =
+            self.forgiven.iter().map(|(scope, subject)| (*scope, subject.as_str())).collect();
+        let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
+        attempts::delete_refunded(conn, &forgiven, &ids, self.at)
     }
 }
 

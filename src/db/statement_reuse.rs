@@ -47,6 +47,23 @@ async fn hot_statements_are_prepared_once_and_reused() {
                 auth_users::find(conn, "emailpass", &format!("user{i}@example.com"))?;
                 attempts::count_since(conn, "account", &format!("emailpass:user{i}@example.com"), now)?;
                 attempts::time_at(conn, "account", "emailpass:user@example.com", now, i)?;
+                // A reservation on two keys and the refund of its success: one count, one
+                // insert and one delete for the pair.
+                let (account, ip) = (format!("emailpass:user{i}@example.com"), format!("10.0.0.{i}"));
+                let windows = [
+                    attempts::Window { scope: "account", subject: &account, since: now },
+                    attempts::Window { scope: "ip", subject: &ip, since: now },
+                ];
+                attempts::count_each(conn, &windows)?;
+                let ids = [db::new_id(), db::new_id()];
+                attempts::insert_all(
+                    conn,
+                    &[
+                        attempts::NewAttempt { id: &ids[0], scope: "account", subject: &account, attempted_at: now },
+                        attempts::NewAttempt { id: &ids[1], scope: "ip", subject: &ip, attempted_at: now },
+                    ],
+                )?;
+                attempts::delete_refunded(conn, &[("account", account.as_str())], &[ids[1].as_str()], now)?;
                 users::find_live(conn, &format!("id{i}"))?;
                 let search = users::UserQuery { q: Some(format!("name{i}")), role: Some("admin"), email: None };
                 users::list_and_count(conn, &search, i * 20, 20)?;
@@ -72,7 +89,11 @@ async fn hot_statements_are_prepared_once_and_reused() {
     };
     ran("`sessions`.`token_hash` = ?", 1);
     ran("`auth_users`.`entity_id` = ?", 1);
-    ran("COUNT(*) FROM `auth_attempts`", 1);
+    // One key counted alone, and two at once.
+    ran("COUNT(*) FROM `auth_attempts`", 2);
+    ran("LIMIT ?), (SELECT COUNT(*) FROM `auth_attempts`", 1);
+    ran("INSERT INTO `auth_attempts`", 1);
+    ran("DELETE FROM `auth_attempts`", 1);
     ran("ORDER BY `auth_attempts`.`attempted_at` ASC", 1);
     ran("`users`.`id` = ?", 1);
     // The page and its total, with the search and without: four statements, each kept.

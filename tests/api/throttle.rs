@@ -299,3 +299,32 @@ async fn reset_requests_are_rationed_per_address(backend: Backend) {
     assert_eq!(app.count(links).await, 21);
 }
 both!(reset_requests_are_rationed_per_address);
+
+/// A right password gives its attempt back in the transaction that signs in (or, with a
+/// second factor on, issues the ticket): many at once from one address leave none of their
+/// attempts counted, the account's earlier failure is forgiven, and the address's is not.
+async fn parallel_right_passwords_give_their_attempts_back(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("AUTHQL_THROTTLE_IP_MAX", "4")]).await;
+    let (email, phrase) = ("rightful@example.com", "the rightful owner's phrase");
+    let (token, _) = app.sign_up(email, phrase).await;
+    let addr = app.addr.as_str();
+    let counted = |scope: &str| format!("SELECT COUNT(*) AS n FROM auth_attempts WHERE scope = '{scope}'");
+    let second_factor = |a: &Value| a["data"]["authenticate"]["error"] == crate::mfa::REQUIRED;
+    let signed_in = |a: &Value| a["data"]["authenticate"]["success"] == true;
+
+    for (round, passed) in [(0, &signed_in as &dyn Fn(&Value) -> bool), (1, &second_factor)] {
+        if round == 1 {
+            crate::mfa::enable_totp(&app, &token).await;
+        }
+        let guess = batch(&app.client, addr, None, &[sign_in(email, "a wrong guess here")]).await;
+        assert!(wrong_password(&guess[0]), "{guess:?}");
+        assert_eq!((app.count(&counted("account")).await, app.count(&counted("ip")).await), (1, round + 1));
+
+        let answers = at_once(&app.client, &[addr; 2], None, &vec![sign_in(email, phrase); 10]).await;
+        let (seen, limited) = tally(&answers, passed);
+        assert!(seen >= 1 && seen + limited == 20, "round {round}: {seen} checked, {limited} limited");
+        assert_eq!(app.count(&counted("account")).await, 0, "round {round}: the guess forgiven, successes given back");
+        assert_eq!(app.count(&counted("ip")).await, round + 1, "round {round}: only the guesses stay counted");
+    }
+}
+both!(parallel_right_passwords_give_their_attempts_back);

@@ -203,6 +203,7 @@ fn identity(
         // The address is GitHub's primary and verified one.
         email_verified: true,
         reverify_if_raced: false,
+        refund: None,
         invite: pending.invite,
         // GitHub has one free-form name; splitting it would guess.
         first_name: None,

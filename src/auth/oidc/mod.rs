@@ -212,6 +212,7 @@ impl Oidc {
             user_metadata: Some(Value::Object(profile)),
             email_verified: true,
             reverify_if_raced: false,
+            refund: None,
             invite,
             first_name: person.given_name,
             last_name: person.family_name,
