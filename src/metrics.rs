@@ -32,7 +32,7 @@ pub struct Snapshot {
     pub db_connections: u32,
     pub db_idle: u32,
     pub db_max: u32,
-    pub db_pipelined_reads: u64,
+    pub db_inline_reads: u64,
 }
 
 impl Default for Metrics {
@@ -115,10 +115,10 @@ impl Metrics {
         gauge(&mut out, "authql_db_pool_idle", "Idle database connections.", f64::from(s.db_idle));
         gauge(&mut out, "authql_db_pool_max", "Largest number of database connections.", f64::from(s.db_max));
         out.push_str(
-            "# HELP authql_db_pipelined_reads_total Session lookups answered on PostgreSQL's pipelined path.\n",
+            "# HELP authql_db_inline_reads_total Session lookups answered on the request's own thread, without the pool.\n",
         );
-        out.push_str("# TYPE authql_db_pipelined_reads_total counter\n");
-        let _ = writeln!(out, "authql_db_pipelined_reads_total {}", s.db_pipelined_reads);
+        out.push_str("# TYPE authql_db_inline_reads_total counter\n");
+        let _ = writeln!(out, "authql_db_inline_reads_total {}", s.db_inline_reads);
         out
     }
 }
@@ -156,10 +156,10 @@ mod tests {
             db_connections: 2,
             db_idle: 1,
             db_max: 10,
-            db_pipelined_reads: 7,
+            db_inline_reads: 7,
         });
         assert!(text.contains("authql_http_requests_total{route=\"graphql\",status=\"200\"} 2"));
-        assert!(text.contains("\nauthql_db_pipelined_reads_total 7\n"));
+        assert!(text.contains("\nauthql_db_inline_reads_total 7\n"));
         assert!(text.contains("authql_http_requests_total{route=\"other\",status=\"404\"} 1"));
         assert!(text.contains("authql_http_request_duration_seconds_bucket{le=\"0.001\"} 1"));
         assert!(text.contains("authql_http_request_duration_seconds_bucket{le=\"0.05\"} 3"));

@@ -3,6 +3,7 @@
 //! [`Db::write`], both run on tokio's blocking pool so no query ever stalls the runtime.
 
 pub mod error;
+mod inline;
 pub mod locks;
 pub mod models;
 mod pipelined;
@@ -10,9 +11,11 @@ mod pooled;
 pub mod schema;
 #[cfg(test)]
 mod statement_reuse;
+#[cfg(test)]
+mod test_seed;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -145,8 +148,10 @@ pub struct Db {
     /// no such lock.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     timeout: Duration,
-    /// PostgreSQL's session lookup without the pool, where it can be taken (see `pipelined`).
+    /// The session lookup without the pool, on the request's thread: PostgreSQL's where it
+    /// can be taken (`pipelined`), SQLite's always (`inline`).
     pipelined: Option<Arc<pipelined::Pipelined>>,
+    inline: Option<Arc<inline::Inline>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,17 +183,12 @@ impl Db {
                 tracing::error!(error = %e, "cannot connect to the database");
                 DbError::Unavailable
             })?;
-        let pipelined = match url {
-            DatabaseUrl::Postgres(url) => pipelined::Pipelined::for_url(url, health.clone()),
-            DatabaseUrl::Sqlite(_) => None,
+        let (pipelined, inline) = match url {
+            DatabaseUrl::Postgres(url) => (pipelined::Pipelined::for_url(url, health.clone()), None),
+            DatabaseUrl::Sqlite(path) => (None, Some(Arc::new(inline::Inline::new(path)))),
         };
-        Ok(Db {
-            pool,
-            health,
-            write_lock: is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
-            timeout,
-            pipelined,
-        })
+        let write_lock = is_sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Db { pool, health, write_lock, timeout, pipelined, inline })
     }
 
     pub fn backend(&self) -> Backend {
@@ -264,10 +264,15 @@ impl Db {
         .map_err(|e| DbError::Task(e.to_string()))?
     }
 
-    /// The live session with this token hash and its user: on the request's own thread where
-    /// PostgreSQL's pipelined path serves, else through the pool. Every authenticated request
-    /// starts here.
+    /// The live session with this token hash and its user: on the request's own thread
+    /// where a fast path serves (PostgreSQL's pipelined connection, SQLite's read-only one),
+    /// else through the pool. Every authenticated request starts here.
     pub async fn session_by_hash(&self, hash: String, now: NaiveDateTime) -> Result<SessionAndUser, DbError> {
+        if let Some(inline) = &self.inline
+            && let Some(found) = inline.session_by_hash(&hash, now)
+        {
+            return Ok(found);
+        }
         if let Some(pipelined) = &self.pipelined
             && let Some(found) = pipelined.session_by_hash(&hash, now).await
         {
@@ -276,9 +281,9 @@ impl Db {
         self.read(move |conn| models::sessions::find_active_by_hash(conn, &hash, now)).await
     }
 
-    /// How many session lookups the pipelined path answered (none on SQLite).
-    pub fn pipelined_reads(&self) -> u64 {
-        self.pipelined.as_ref().map_or(0, |p| p.reads())
+    /// How many session lookups a fast path answered on the request's own thread.
+    pub fn inline_reads(&self) -> u64 {
+        self.pipelined.as_ref().map_or(0, |p| p.reads()) + self.inline.as_ref().map_or(0, |i| i.reads())
     }
 
     /// Whether the database answers now (for `/readyz`).
@@ -305,6 +310,17 @@ impl Db {
     pub fn get_blocking(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.pool.get().map_err(|_| DbError::Unavailable)
     }
+}
+
+/// Threads are numbered in the order they first look a session up; the server's worker
+/// threads, which do nearly all of it, get consecutive numbers and so shards of their own
+/// in the fast paths (`pipelined`, `inline`).
+fn shard_of_this_thread(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n % shards)
 }
 
 /// The current time as stored: UTC, microsecond precision (what PostgreSQL keeps), so a

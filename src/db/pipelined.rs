@@ -18,7 +18,7 @@
 
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,7 +93,7 @@ impl Pipelined {
         if self.refused.load(Ordering::Relaxed) || self.health.down.load(Ordering::Relaxed) {
             return None;
         }
-        let shard = shard_of_this_thread(self.shards.len());
+        let shard = super::shard_of_this_thread(self.shards.len());
         let reader = self.reader(shard).await?;
         match reader.client.query(&reader.session_by_hash, &[&hash, &now]).await {
             Ok(rows) => {
@@ -201,16 +201,6 @@ impl Drop for ConnectingGuard {
             self.pipelined.set(self.shard, Slot::Empty, None);
         }
     }
-}
-
-/// Threads are numbered in the order they first look a session up; the server's worker
-/// threads, which do nearly all of it, get consecutive numbers and so their own shards.
-fn shard_of_this_thread(shards: usize) -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    NUMBER.with(|n| *n % shards)
 }
 
 /// Whether the fast path reads this configuration as libpq reads the same URL, and sends

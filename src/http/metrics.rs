@@ -15,7 +15,7 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         db_connections: pool.connections,
         db_idle: pool.idle_connections,
         db_max: state.config.db_pool_size,
-        db_pipelined_reads: state.db.pipelined_reads(),
+        db_inline_reads: state.db.inline_reads(),
     };
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&snapshot))
 }

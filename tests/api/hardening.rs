@@ -122,17 +122,12 @@ async fn metrics_count_requests_and_authentications(backend: Backend) {
     let me = app.gql_as(&token, "{ me { email } }", json!({})).await;
     assert_eq!(me["data"]["me"]["email"], "mo@example.com", "{me}");
     let text = app.client.get(format!("{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
-    // PostgreSQL's session lookup runs on the request's thread (src/db/pipelined.rs); SQLite
-    // has no such path.
-    let pipelined = match backend {
-        Backend::Postgres => "\nauthql_db_pipelined_reads_total 1\n",
-        Backend::Sqlite => "\nauthql_db_pipelined_reads_total 0\n",
-    };
+    // The session lookup ran on the request's own thread (src/db/pipelined.rs, inline.rs).
     for needle in [
         "authql_authentications_total{provider=\"emailpass\",outcome=\"success\"} 1",
         "authql_authentications_total{provider=\"emailpass\",outcome=\"failure\"} 1",
         "authql_http_requests_total{route=\"graphql\",status=\"200\"} 3",
-        pipelined,
+        "\nauthql_db_inline_reads_total 1\n",
         "authql_http_request_duration_seconds_count",
         "authql_active_sessions 1",
         "authql_hash_in_flight 0",

@@ -98,28 +98,10 @@ impl Drop for Schema {
     }
 }
 
-const SEED: &str = "
-    INSERT INTO users (id, email, role, email_verified, created_at, updated_at, metadata, first_name)
-        VALUES ('u1', 'ada@example.com', 'admin', true, '2026-01-01 10:00:00.123456', '2026-01-02 10:00:00',
-                '{\"team\":\"a\"}', 'Ada'),
-               ('u2', 'gone@example.com', 'member', false, '2026-01-01 10:00:00', '2026-01-01 10:00:00', NULL, NULL);
-    UPDATE users SET deleted_at = '2026-02-01 00:00:00' WHERE id = 'u2';
-    INSERT INTO auth_users (id, provider, entity_id, user_id, created_at, updated_at)
-        VALUES ('a1', 'emailpass', 'ada@example.com', 'u1', '2026-01-01 10:00:00', '2026-01-01 10:00:00'),
-               ('a2', 'emailpass', 'gone@example.com', 'u2', '2026-01-01 10:00:00', '2026-01-01 10:00:00');
-    INSERT INTO sessions (id, token_hash, user_id, auth_user_id, user_agent, ip, created_at, expires_at, last_seen_at)
-        VALUES ('s-live', 'h-live', 'u1', 'a1', 'curl/8', '203.0.113.9', '2026-01-01 10:00:00.5',
-                '2999-01-01 00:00:00', '2026-01-03 10:00:00.000001'),
-               ('s-old', 'h-old', 'u1', 'a1', NULL, NULL, '2026-01-01 10:00:00', '2026-01-02 00:00:00',
-                '2026-01-01 10:00:00'),
-               ('s-gone', 'h-gone', 'u2', 'a2', NULL, NULL, '2026-01-01 10:00:00', '2999-01-01 00:00:00',
-                '2026-01-01 10:00:00');
-";
-
 async fn seeded_db(schema: &Schema) -> Db {
     let db = Db::connect(&DatabaseUrl::Postgres(schema.url()), 2, Duration::from_secs(5)).expect("connect");
     db.migrate().expect("migrate");
-    db.write(|conn| Ok(conn.batch_execute(SEED)?)).await.expect("seed");
+    db.write(|conn| Ok(conn.batch_execute(crate::db::test_seed::SEED)?)).await.expect("seed");
     db
 }
 
@@ -141,7 +123,7 @@ async fn answers_what_the_pool_answers_and_recovers_from_a_lost_connection() {
     assert_eq!(session.user_agent.as_deref(), Some("curl/8"));
     assert_eq!(session.last_seen_at.and_utc().timestamp_subsec_micros(), 1);
     assert_eq!((user.email.as_str(), user.role.as_str(), user.email_verified), ("ada@example.com", "admin", true));
-    assert_eq!(db.pipelined_reads(), 5);
+    assert_eq!(db.inline_reads(), 5);
 
     // Many at once on one thread share one connection, each getting its own answer.
     let lookups = (0..64).map(|i| {
@@ -152,7 +134,7 @@ async fn answers_what_the_pool_answers_and_recovers_from_a_lost_connection() {
     for (i, answer) in answers.into_iter().enumerate() {
         assert_eq!(answer.expect("answered").is_some(), i % 2 == 0, "lookup {i}");
     }
-    assert_eq!(db.pipelined_reads(), 69);
+    assert_eq!(db.inline_reads(), 69);
 
     // The server ends every connection (as a restart does): the request that finds its
     // connection gone is answered by the pool, and the next one reconnects.
@@ -160,10 +142,10 @@ async fn answers_what_the_pool_answers_and_recovers_from_a_lost_connection() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = db.session_by_hash("h-live".into(), db::now()).await.expect("answered through the pool");
     assert!(after.is_some());
-    assert_eq!(db.pipelined_reads(), 69, "the lost connection answered nothing");
+    assert_eq!(db.inline_reads(), 69, "the lost connection answered nothing");
     let again = db.session_by_hash("h-live".into(), db::now()).await.expect("answered");
     assert!(again.is_some());
-    assert_eq!(db.pipelined_reads(), 70, "a new pipelined connection serves");
+    assert_eq!(db.inline_reads(), 70, "a new pipelined connection serves");
 }
 
 #[tokio::test]
