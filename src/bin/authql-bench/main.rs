@@ -176,7 +176,8 @@ fn main() -> ExitCode {
 /// one), so the one command always measures the current code.
 fn server_binary(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(path) = explicit {
-        return Ok(path);
+        // The server runs in its database's directory: a relative path would name nothing there.
+        return std::fs::canonicalize(&path).map_err(|e| format!("no server binary at {}: {e}", path.display()));
     }
     let me = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
     let dir = me.parent().ok_or("no directory for this executable")?;
