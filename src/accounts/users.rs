@@ -101,6 +101,10 @@ impl Users {
     }
 
     pub async fn list(&self, filter: UserQuery, skip: i64, take: i64) -> Result<(Vec<UserRow>, i64), DbError> {
+        let f = filter.clone();
+        if let Some(page) = self.db.read(move |conn| users::page_with_total(conn, &f, skip, take)).await? {
+            return Ok(page);
+        }
         self.db.read_consistent(move |conn| users::list_and_count(conn, &filter, skip, take)).await
     }
 

@@ -68,6 +68,8 @@ async fn hot_statements_are_prepared_once_and_reused() {
                 let search = users::UserQuery { q: Some(format!("name{i}")), role: Some("admin"), email: None };
                 users::list_and_count(conn, &search, i * 20, 20)?;
                 users::list_and_count(conn, &users::UserQuery::default(), i * 10, 10 + i)?;
+                users::page_with_total(conn, &search, i * 20, 20)?;
+                users::page_with_total(conn, &users::UserQuery::default(), i * 10, 10 + i)?;
             }
             Ok(diesel::sql_query("SELECT sql, reprep, run FROM sqlite_stmt WHERE sql NOT LIKE '%sqlite_stmt%'")
                 .load::<Statement>(conn)?)
@@ -96,7 +98,8 @@ async fn hot_statements_are_prepared_once_and_reused() {
     ran("DELETE FROM `auth_attempts`", 1);
     ran("ORDER BY `auth_attempts`.`attempted_at` ASC", 1);
     ran("`users`.`id` = ?", 1);
-    // The page and its total, with the search and without: four statements, each kept.
-    ran("ORDER BY `users`.`created_at` DESC", 2);
-    ran("COUNT(*) FROM `users`", 2);
+    // The page and its total, with the search and without, as two statements and as one:
+    // six statements, each kept.
+    ran("ORDER BY `users`.`created_at` DESC", 4);
+    ran("COUNT(*) FROM `users`", 4);
 }

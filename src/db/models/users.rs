@@ -152,6 +152,26 @@ pub fn list_and_count(
     Ok((rows, total))
 }
 
+/// One page, newest first, with the total that matches, in one statement: its snapshot is
+/// one, so the two agree without a transaction around them (on PostgreSQL that transaction
+/// was four round trips of five). `None` for a page past the end, which has no row to carry
+/// the total: [`list_and_count`] answers that one.
+pub fn page_with_total(
+    conn: &mut DbConnection,
+    f: &UserQuery,
+    skip: i64,
+    take: i64,
+) -> Result<Option<(Vec<UserRow>, i64)>, DbError> {
+    let rows: Vec<(UserRow, Option<i64>)> = filtered(f)
+        .order((users::created_at.desc(), users::id.desc()))
+        .offset(skip)
+        .limit(take)
+        .select((UserRow::as_select(), filtered(f).count().single_value()))
+        .load(conn)?;
+    let Some(total) = rows.first().map(|(_, total)| total.unwrap_or(0)) else { return Ok(None) };
+    Ok(Some((rows.into_iter().map(|(row, _)| row).collect(), total)))
+}
+
 pub fn count_live_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.filter(users::deleted_at.is_null()).filter(users::role.eq("admin")).count().get_result(conn)?)
 }
