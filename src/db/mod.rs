@@ -1,6 +1,9 @@
 //! Storage: one r2d2 pool over SQLite or PostgreSQL (diesel's `MultiConnection`), the
 //! embedded migrations, and the two ways to use it from async code, [`Db::read`] and
 //! [`Db::write`], both run on tokio's blocking pool so no query ever stalls the runtime.
+//! The one exception is the session lookup of every authenticated request
+//! ([`Db::session_by_hash`]), which runs on the request's own thread where it cannot wait
+//! (`inline`, `pipelined`), with the pool as its fallback.
 
 pub mod error;
 mod inline;
@@ -26,7 +29,6 @@ use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use error::DbError;
-pub use pipelined::SessionAndUser;
 pub use pooled::Pooled;
 use pooled::{Health, HealthHandler};
 
@@ -137,6 +139,9 @@ fn checkout(pool: &Pool, health: &Health, timeout: Duration) -> Result<r2d2::Poo
         }
     }
 }
+
+/// What the session lookup finds: the live session with its user, if any.
+pub type SessionAndUser = Option<(models::sessions::SessionRow, models::users::UserRow)>;
 
 /// The handle every service holds. Cheap to clone.
 #[derive(Clone)]

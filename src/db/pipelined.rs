@@ -27,8 +27,8 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::models::sessions::{self, SessionRow};
-use super::models::users::UserRow;
+use super::SessionAndUser;
+use super::models::sessions;
 use super::pooled::Health;
 
 /// After a failed connect, a shard lets the pool serve for this long before trying again.
@@ -59,9 +59,6 @@ struct Reader {
     client: Client,
     session_by_hash: Statement,
 }
-
-/// What the session lookup found: the live session with its user, if any.
-pub type SessionAndUser = Option<(SessionRow, UserRow)>;
 
 impl Pipelined {
     /// The fast path for `url`, or `None` when it should not be taken (see [`accepts`]).
