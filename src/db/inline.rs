@@ -11,7 +11,6 @@
 //!
 //! [`Db::read`]: super::Db::read
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDateTime;
@@ -19,22 +18,18 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use super::models::sessions;
+use super::per_thread::PerThread;
 use super::{DbConnection, SessionAndUser};
 
 pub(crate) struct Inline {
     path: String,
-    shards: Box<[Mutex<Option<DbConnection>>]>,
+    connections: PerThread<Option<DbConnection>>,
     reads: AtomicU64,
 }
 
 impl Inline {
     pub(crate) fn new(path: &str) -> Inline {
-        let shards = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
-        Inline {
-            path: path.to_string(),
-            shards: (0..shards).map(|_| Mutex::new(None)).collect(),
-            reads: AtomicU64::new(0),
-        }
+        Inline { path: path.to_string(), connections: PerThread::new(|| None), reads: AtomicU64::new(0) }
     }
 
     pub(crate) fn reads(&self) -> u64 {
@@ -45,8 +40,7 @@ impl Inline {
     /// be asked instead (this thread's connection is in use by a thread sharing its shard,
     /// or the read failed).
     pub(crate) fn session_by_hash(&self, hash: &str, now: NaiveDateTime) -> Option<SessionAndUser> {
-        let shard = &self.shards[super::shard_of_this_thread(self.shards.len())];
-        let Ok(mut slot) = shard.try_lock() else { return None };
+        let Ok(mut slot) = self.connections.slot(self.connections.mine()).try_lock() else { return None };
         if slot.is_none() {
             match self.open() {
                 Ok(conn) => *slot = Some(conn),
@@ -72,15 +66,10 @@ impl Inline {
         }
     }
 
-    fn open(&self) -> Result<DbConnection, diesel::result::Error> {
-        let mut conn = SqliteConnection::establish(&self.path).map_err(|e| {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::Unknown,
-                Box::new(format!("cannot open the database: {e}")),
-            )
-        })?;
+    fn open(&self) -> Result<DbConnection, String> {
+        let mut conn = SqliteConnection::establish(&self.path).map_err(|e| e.to_string())?;
         // Read-only by its own choice: nothing written through it by mistake; no waiting.
-        conn.batch_execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 0;")?;
+        conn.batch_execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 0;").map_err(|e| e.to_string())?;
         Ok(DbConnection::Sqlite(conn))
     }
 }
@@ -121,7 +110,7 @@ mod tests {
         assert!(inline.session_by_hash("h-live", now).expect("served").is_none(), "committed: gone");
 
         // The connection cannot write, even if asked to.
-        let mut slot = inline.shards[crate::db::shard_of_this_thread(inline.shards.len())].lock().expect("slot");
+        let mut slot = inline.connections.slot(inline.connections.mine()).lock().expect("slot");
         let conn = slot.as_mut().expect("opened");
         assert!(conn.batch_execute("DELETE FROM users").is_err(), "query_only");
         drop(slot);

@@ -9,6 +9,7 @@ pub mod error;
 mod inline;
 pub mod locks;
 pub mod models;
+mod per_thread;
 mod pipelined;
 mod pooled;
 pub mod schema;
@@ -18,7 +19,7 @@ mod statement_reuse;
 mod test_seed;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -315,17 +316,6 @@ impl Db {
     pub fn get_blocking(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.pool.get().map_err(|_| DbError::Unavailable)
     }
-}
-
-/// Threads are numbered in the order they first look a session up; the server's worker
-/// threads, which do nearly all of it, get consecutive numbers and so shards of their own
-/// in the fast paths (`pipelined`, `inline`).
-fn shard_of_this_thread(shards: usize) -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    NUMBER.with(|n| *n % shards)
 }
 
 /// The current time as stored: UTC, microsecond precision (what PostgreSQL keeps), so a

@@ -18,8 +18,8 @@
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -29,6 +29,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::SessionAndUser;
 use super::models::sessions;
+use super::per_thread::PerThread;
 use super::pooled::Health;
 
 /// After a failed connect, a shard lets the pool serve for this long before trying again.
@@ -40,7 +41,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Pipelined {
     config: Config,
     sql: String,
-    shards: Box<[Mutex<Slot>]>,
+    slots: PerThread<Slot>,
     health: Arc<Health>,
     /// Set when PostgreSQL refused a connection for a reason that will not pass by itself
     /// (a password only libpq knows where to find, say): the pool serves from then on.
@@ -68,11 +69,10 @@ impl Pipelined {
             return None;
         }
         config.connect_timeout(CONNECT_TIMEOUT);
-        let shards = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
         Some(Arc::new(Pipelined {
             config,
             sql: sessions::active_by_hash_pg_sql()?,
-            shards: (0..shards).map(|_| Mutex::new(Slot::Empty)).collect(),
+            slots: PerThread::new(|| Slot::Empty),
             health,
             refused: AtomicBool::new(false),
             reads: AtomicU64::new(0),
@@ -90,7 +90,7 @@ impl Pipelined {
         if self.refused.load(Ordering::Relaxed) || self.health.down.load(Ordering::Relaxed) {
             return None;
         }
-        let shard = super::shard_of_this_thread(self.shards.len());
+        let shard = self.slots.mine();
         let reader = self.reader(shard).await?;
         match reader.client.query(&reader.session_by_hash, &[&hash, &now]).await {
             Ok(rows) => {
@@ -123,7 +123,7 @@ impl Pipelined {
     /// shortly after a failed attempt.
     async fn reader(self: &Arc<Self>, shard: usize) -> Option<Arc<Reader>> {
         {
-            let mut slot = self.shards[shard].lock().ok()?;
+            let mut slot = self.slots.slot(shard).lock().ok()?;
             match &*slot {
                 Slot::Ready(reader) if !reader.client.is_closed() => return Some(reader.clone()),
                 Slot::Ready(_) => {
@@ -176,7 +176,7 @@ impl Pipelined {
     /// Sets a shard's slot; with `only_if`, only while it still holds that reader (another
     /// request may have replaced it already).
     fn set(&self, shard: usize, to: Slot, only_if: Option<&Arc<Reader>>) {
-        let Ok(mut slot) = self.shards[shard].lock() else { return };
+        let Ok(mut slot) = self.slots.slot(shard).lock() else { return };
         if let Some(expected) = only_if
             && !matches!(&*slot, Slot::Ready(current) if Arc::ptr_eq(current, expected))
         {

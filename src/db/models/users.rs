@@ -135,6 +135,11 @@ fn escape_like(s: &str) -> String {
     out
 }
 
+/// The users `f` matches, newest first, `take` of them after the first `skip`.
+fn page(f: &UserQuery, skip: i64, take: i64) -> users::BoxedQuery<'static, crate::db::MultiBackend> {
+    filtered(f).order((users::created_at.desc(), users::id.desc())).offset(skip).limit(take)
+}
+
 /// One page, newest first, and the total that matches.
 pub fn list_and_count(
     conn: &mut DbConnection,
@@ -143,12 +148,7 @@ pub fn list_and_count(
     take: i64,
 ) -> Result<(Vec<UserRow>, i64), DbError> {
     let total: i64 = filtered(f).count().get_result(conn)?;
-    let rows = filtered(f)
-        .order((users::created_at.desc(), users::id.desc()))
-        .offset(skip)
-        .limit(take)
-        .select(UserRow::as_select())
-        .load(conn)?;
+    let rows = page(f, skip, take).select(UserRow::as_select()).load(conn)?;
     Ok((rows, total))
 }
 
@@ -162,12 +162,8 @@ pub fn page_with_total(
     skip: i64,
     take: i64,
 ) -> Result<Option<(Vec<UserRow>, i64)>, DbError> {
-    let rows: Vec<(UserRow, Option<i64>)> = filtered(f)
-        .order((users::created_at.desc(), users::id.desc()))
-        .offset(skip)
-        .limit(take)
-        .select((UserRow::as_select(), filtered(f).count().single_value()))
-        .load(conn)?;
+    let rows: Vec<(UserRow, Option<i64>)> =
+        page(f, skip, take).select((UserRow::as_select(), filtered(f).count().single_value())).load(conn)?;
     let Some(total) = rows.first().map(|(_, total)| total.unwrap_or(0)) else { return Ok(None) };
     Ok(Some((rows.into_iter().map(|(row, _)| row).collect(), total)))
 }
